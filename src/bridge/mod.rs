@@ -1,0 +1,3 @@
+//! The JS <-> Rust crossing: batched events to JS, synchronous operations from JS.
+pub mod events;
+pub mod native_server;

@@ -1,0 +1,293 @@
+//! `NativeServer`, the class JS drives: routes in, batched events out, and the small
+//! synchronous operations a response needs (`respond`, `startStream`, `write`,
+//! `sseSend`, ...). Every operation takes the request id from its event; a stale id
+//! is never an error, writes simply return false.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::Response;
+use napi::bindgen_prelude::{Buffer, Either, Function};
+use napi::{Env, Error, Result, Status};
+use napi_derive::napi;
+
+use super::events::{Batch, Event};
+use crate::http::body::ResponseBody;
+use crate::http::head;
+use crate::server::listener::accept_loop;
+use crate::server::state::{Limits, Phase, ServerState};
+use crate::sse::encode::{encode_comment, encode_event, encode_retry, Event as SseEvent};
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeOptions {
+  /// tokio worker threads (default 1: the JS thread needs the other core).
+  pub threads: Option<u32>,
+  /// Requests waiting for JS before new ones get 503 (default 65536).
+  pub max_queued_requests: Option<u32>,
+  /// Time a client has to send a complete request head, in ms (default 30000).
+  pub header_timeout_ms: Option<u32>,
+}
+
+#[napi]
+pub struct NativeServer {
+  state: Arc<ServerState>,
+  threads: usize,
+  runtime: Option<tokio::runtime::Runtime>,
+}
+
+fn err(msg: impl Into<String>) -> Error {
+  Error::new(Status::InvalidArg, msg.into())
+}
+
+fn chunk_bytes(chunk: Either<String, Buffer>) -> Bytes {
+  match chunk {
+    Either::A(s) => Bytes::from(s),
+    Either::B(b) => Bytes::copy_from_slice(&b),
+  }
+}
+
+#[napi]
+impl NativeServer {
+  /// `on_batch(events)` receives the flat event arrays described in `bridge/events.rs`.
+  #[napi(constructor)]
+  pub fn new(on_batch: Function<'_, Batch, ()>, options: Option<NativeOptions>) -> Result<Self> {
+    let o = options.unwrap_or_default();
+    let limits = Limits { header_read_timeout: Duration::from_millis(o.header_timeout_ms.unwrap_or(30_000).max(1) as u64) };
+    let state = ServerState::new(o.max_queued_requests.unwrap_or(65_536).max(1) as usize, limits);
+    let weak = Arc::downgrade(&state);
+    let wake = on_batch
+      .build_threadsafe_function::<()>()
+      .weak::<true>()
+      .callee_handled::<false>()
+      .build_callback(move |_ctx| Ok(Batch(weak.upgrade().map(|s| s.events.drain()).unwrap_or_default())))?;
+    state.events.set_wake(Some(wake));
+    Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None })
+  }
+
+  /// Adds a route; returns its parameter names in the order their values arrive.
+  #[napi(catch_unwind)]
+  pub fn add_route(&self, method: String, pattern: String, route: u32) -> Result<Vec<String>> {
+    self.state.router.write().add(&method, &pattern, route).map_err(err)
+  }
+
+  /// Whether requests that match no route go to JS (true) or get Rust's 404 (false).
+  #[napi]
+  pub fn set_dispatch_unmatched(&self, on: bool) {
+    self.state.dispatch_unmatched.store(on, Ordering::Relaxed);
+  }
+
+  /// Binds and starts serving; returns the bound port. Throws if the address is taken.
+  #[napi(catch_unwind)]
+  pub fn listen(&mut self, env: Env, port: u32, host: String) -> Result<u32> {
+    if self.runtime.is_some() {
+      return Err(err("server is already listening"));
+    }
+    let port = u16::try_from(port).map_err(|_| err(format!("invalid port {port}")))?;
+    let addr: SocketAddr = (host.as_str(), port)
+      .to_socket_addrs()
+      .map_err(|e| err(format!("cannot resolve host {host:?}: {e}")))?
+      .next()
+      .ok_or_else(|| err(format!("cannot resolve host {host:?}")))?;
+    let std_listener = std::net::TcpListener::bind(addr)
+      .map_err(|e| Error::new(Status::GenericFailure, format!("listen {addr} failed: {e}")))?;
+    std_listener.set_nonblocking(true).map_err(|e| Error::from_reason(e.to_string()))?;
+    let bound = std_listener.local_addr().map_err(|e| Error::from_reason(e.to_string()))?.port();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+      .worker_threads(self.threads)
+      .thread_name("hyper-sse")
+      .enable_all()
+      .build()
+      .map_err(|e| Error::from_reason(format!("cannot start the runtime: {e}")))?;
+    let listener = {
+      let _entered = runtime.enter();
+      tokio::net::TcpListener::from_std(std_listener).map_err(|e| Error::from_reason(e.to_string()))?
+    };
+    runtime.spawn(accept_loop(listener, self.state.clone()));
+    self.runtime = Some(runtime);
+    // A listening server keeps Node alive until close() completes.
+    #[allow(deprecated)]
+    self.state.events.with_wake(|w| w.as_mut().map(|f| f.refer(&env)).transpose())?;
+    Ok(bound as u32)
+  }
+
+  /// Starts shutting down: stop accepting, end streams, let in-flight requests finish
+  /// for up to `timeout_ms`, then drop what remains. A `closed` event follows.
+  #[napi(catch_unwind)]
+  pub fn close(&self, timeout_ms: u32) {
+    let Some(rt) = self.runtime.as_ref() else {
+      self.state.events.push(Event::Closed);
+      return;
+    };
+    if *self.state.phase.borrow() != Phase::Running {
+      return;
+    }
+    self.state.phase.send_replace(Phase::Draining);
+    self.state.exchanges.end_all_streams();
+    let state = self.state.clone();
+    rt.spawn(async move {
+      if !state.connections_closed(Duration::from_millis(timeout_ms as u64)).await {
+        state.phase.send_replace(Phase::Force);
+        state.connections_closed(Duration::from_secs(2)).await;
+      }
+      state.events.push(Event::Closed);
+    });
+  }
+
+  /// Frees the runtime and the JS callback once the `closed` event arrived; after
+  /// this nothing of the server keeps Node alive.
+  #[napi]
+  pub fn release(&mut self) {
+    drop(self.state.events.set_wake(None));
+    if let Some(rt) = self.runtime.take() {
+      rt.shutdown_background();
+    }
+  }
+
+  /// Open connections (for tests and stats).
+  #[napi(getter)]
+  pub fn connections(&self) -> u32 {
+    self.state.open_connections() as u32
+  }
+
+  /// Request headers as `[name, value, ...]`, names lower-case, in arrival order.
+  #[napi]
+  pub fn request_headers(&self, id: i64) -> Vec<String> {
+    self
+      .state
+      .exchanges
+      .with(id as u64, |ex| {
+        let mut out = Vec::with_capacity(ex.headers.len() * 2);
+        for (name, value) in ex.headers.iter() {
+          out.push(name.as_str().to_owned());
+          out.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        }
+        out
+      })
+      .unwrap_or_default()
+  }
+
+  /// The client's IP address, or "" once the exchange is over.
+  #[napi]
+  pub fn remote_address(&self, id: i64) -> String {
+    self.state.exchanges.with(id as u64, |ex| ex.remote.ip().to_string()).unwrap_or_default()
+  }
+
+  /// The client's port, or 0 once the exchange is over.
+  #[napi]
+  pub fn remote_port(&self, id: i64) -> u32 {
+    self.state.exchanges.with(id as u64, |ex| ex.remote.port() as u32).unwrap_or(0)
+  }
+
+  /// Asks to be told (a close event) when this exchange ends. False if it already has.
+  #[napi]
+  pub fn watch(&self, id: i64) -> bool {
+    self.state.exchanges.with(id as u64, |ex| ex.watched = true).is_some()
+  }
+
+  /// Reads the whole request body (at most `limit` bytes) in Rust; the result comes
+  /// back as a body event. False if there is no body to read any more.
+  #[napi(catch_unwind)]
+  pub fn read_body(&self, id: i64, limit: f64) -> bool {
+    let id = id as u64;
+    let limit = if limit.is_finite() && limit >= 0.0 { limit as usize } else { usize::MAX };
+    let Some(rt) = self.runtime.as_ref() else { return false };
+    let Some((body, declared)) = self.state.exchanges.with(id, |ex| {
+      let declared = ex.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+      ex.body.take().map(|b| (b, declared))
+    }).flatten() else {
+      return false;
+    };
+    let state = self.state.clone();
+    let too_large = move || Err((413, format!("request body is larger than the limit of {limit} bytes")));
+    if declared.is_some_and(|n| n > limit as u64) {
+      state.events.push(Event::Body { id, result: too_large() });
+      return true;
+    }
+    rt.spawn(async move {
+      let result = match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => too_large(),
+        Err(e) => Err((400, format!("could not read the request body: {e}"))),
+      };
+      state.events.push(Event::Body { id, result });
+    });
+    true
+  }
+
+  /// Answers in one piece. False if the client is gone or the exchange already answered.
+  #[napi(catch_unwind)]
+  pub fn respond(&self, id: i64, status: u32, headers: Vec<String>, body: Option<Either<String, Buffer>>) -> Result<bool> {
+    let status = head::status(status).map_err(|e| err(e.0))?;
+    let headers = head::headers(&headers, true).map_err(|e| err(e.0))?;
+    let mut resp = Response::new(body.map_or_else(ResponseBody::empty, |b| ResponseBody::full(chunk_bytes(b))));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    Ok(self.state.exchanges.respond(id as u64, resp))
+  }
+
+  /// Sends the head and opens a streaming body; `sse` adds the event-stream headers.
+  #[napi(catch_unwind)]
+  pub fn start_stream(&self, id: i64, status: u32, headers: Vec<String>, sse: bool) -> Result<bool> {
+    let status = head::status(status).map_err(|e| err(e.0))?;
+    let mut headers = head::headers(&headers, false).map_err(|e| err(e.0))?;
+    let id = id as u64;
+    if sse {
+      let http11 = self.state.exchanges.with(id, |ex| ex.version == hyper::Version::HTTP_11).unwrap_or(false);
+      headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+      headers.remove(CONTENT_LENGTH);
+      headers.entry(CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+      if http11 {
+        headers.entry(CONNECTION).or_insert(HeaderValue::from_static("keep-alive"));
+      }
+      headers.entry("x-accel-buffering").or_insert(HeaderValue::from_static("no"));
+    }
+    self
+      .state
+      .exchanges
+      .start_stream(id, move || {
+        let mut b = Response::builder().status(status);
+        if let Some(h) = b.headers_mut() {
+          *h = headers;
+        }
+        b
+      })
+      .map_err(|e| Error::from_reason(e.to_string()))
+  }
+
+  /// Queues bytes on an open stream, as given. False if the client is gone.
+  #[napi]
+  pub fn write(&self, id: i64, chunk: Either<String, Buffer>) -> bool {
+    self.state.exchanges.write(id as u64, chunk_bytes(chunk))
+  }
+
+  /// Ends an open stream, after `chunk` if given.
+  #[napi]
+  pub fn end_stream(&self, id: i64, chunk: Option<Either<String, Buffer>>) -> bool {
+    self.state.exchanges.end_stream(id as u64, chunk.map(chunk_bytes))
+  }
+
+  /// Encodes one SSE event and queues it. False if the client is gone.
+  #[napi(catch_unwind)]
+  pub fn sse_send(&self, id: i64, event_id: Option<String>, event: Option<String>, data: String, retry: Option<u32>) -> bool {
+    let bytes = encode_event(&SseEvent { id: event_id.as_deref(), event: event.as_deref(), data: &data, retry });
+    self.state.exchanges.write(id as u64, bytes)
+  }
+
+  /// Queues an SSE comment (one `:` line per line of `text`).
+  #[napi(catch_unwind)]
+  pub fn sse_comment(&self, id: i64, text: String) -> bool {
+    self.state.exchanges.write(id as u64, encode_comment(&text))
+  }
+
+  /// Queues a `retry:` hint.
+  #[napi]
+  pub fn sse_retry(&self, id: i64, ms: u32) -> bool {
+    self.state.exchanges.write(id as u64, encode_retry(ms))
+  }
+}

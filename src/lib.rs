@@ -1,0 +1,21 @@
+//! hyper-sse: an HTTP server with first-class Server-Sent Events for Node.js.
+//!
+//! Where things live:
+//! - `server/`  accept loop (`listener`), per-request service (`service`), routes
+//!              (`router`), shared state and shutdown phases (`state`).
+//! - `http/`    the per-request record JS drives (`exchange`), response heads checked
+//!              at the boundary (`head`), response bodies and the guard that turns the
+//!              end of an exchange into one `close` event (`body`).
+//! - `sse/`     the only SSE encoder (`encode`).
+//! - `bridge/`  the JS <-> Rust crossing: batched events to JS (`events`), the
+//!              `NativeServer` class and its synchronous operations (`native_server`).
+//!
+//! The crossing in short: a request is routed in Rust, recorded under an id, and
+//! queued; one threadsafe-function call carries every queued event to JS as one
+//! flat array. JS answers with synchronous calls keyed by the id; a reply travels to
+//! the waiting hyper task over a oneshot, stream bytes over a channel.
+
+pub mod bridge;
+pub mod http;
+pub mod server;
+pub mod sse;

@@ -1,0 +1,61 @@
+//! Accepting connections and serving each with hyper until it ends or the server
+//! shuts down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::service::handle;
+use super::state::{Phase, ServerState};
+
+pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
+  let mut phase = state.phase.subscribe();
+  loop {
+    tokio::select! {
+      biased;
+      _ = phase.changed() => break,
+      accepted = listener.accept() => match accepted {
+        Ok((stream, remote)) => {
+          tokio::spawn(serve_connection(stream, remote, state.clone()));
+        }
+        // Out of file descriptors or memory: back off instead of spinning on accept;
+        // existing connections keep being served.
+        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+      }
+    }
+  }
+}
+
+async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<ServerState>) {
+  let _counted = state.connection_opened();
+  let _ = stream.set_nodelay(true);
+  let mut phase = state.phase.subscribe();
+  let svc_state = state.clone();
+  let conn = http1::Builder::new()
+    .timer(TokioTimer::new())
+    .header_read_timeout(state.limits.header_read_timeout)
+    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(svc_state.clone(), remote, req)));
+  tokio::pin!(conn);
+  let mut current = *phase.borrow_and_update();
+  loop {
+    match current {
+      Phase::Force => return,
+      Phase::Draining => conn.as_mut().graceful_shutdown(),
+      Phase::Running => {}
+    }
+    tokio::select! {
+      _ = conn.as_mut() => return,
+      changed = phase.changed() => {
+        if changed.is_err() {
+          return;
+        }
+        current = *phase.borrow_and_update();
+      }
+    }
+  }
+}

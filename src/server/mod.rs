@@ -1,0 +1,5 @@
+//! The server side: routing, accepting, serving, shared state.
+pub mod listener;
+pub mod router;
+pub mod service;
+pub mod state;

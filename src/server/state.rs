@@ -1,0 +1,99 @@
+//! What one server shares between its tokio tasks and the JS thread.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use tokio::sync::{watch, Notify};
+
+use super::router::Router;
+use crate::bridge::events::EventQueue;
+use crate::http::exchange::Exchanges;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+  Running,
+  /// `close()` was called: no new connections, streams are ended, in-flight requests finish.
+  Draining,
+  /// The drain timed out: every connection is dropped now.
+  Force,
+}
+
+pub struct Limits {
+  pub header_read_timeout: Duration,
+}
+
+pub struct ServerState {
+  pub exchanges: Exchanges,
+  pub events: EventQueue,
+  pub router: RwLock<Router>,
+  /// Unmatched requests go to JS (a not-found handler or global middleware exists).
+  pub dispatch_unmatched: AtomicBool,
+  pub limits: Limits,
+  pub phase: watch::Sender<Phase>,
+  next_id: AtomicU64,
+  connections: AtomicUsize,
+  connections_gone: Notify,
+}
+
+impl ServerState {
+  pub fn new(max_queued_requests: usize, limits: Limits) -> Arc<Self> {
+    Arc::new(Self {
+      exchanges: Exchanges::default(),
+      events: EventQueue::new(max_queued_requests),
+      router: RwLock::new(Router::default()),
+      dispatch_unmatched: AtomicBool::new(false),
+      limits,
+      phase: watch::Sender::new(Phase::Running),
+      next_id: AtomicU64::new(1),
+      connections: AtomicUsize::new(0),
+      connections_gone: Notify::new(),
+    })
+  }
+
+  pub fn next_id(&self) -> u64 {
+    self.next_id.fetch_add(1, Ordering::Relaxed)
+  }
+
+  /// Counts a connection until the returned guard drops.
+  pub fn connection_opened(self: &Arc<Self>) -> ConnectionCount {
+    self.connections.fetch_add(1, Ordering::AcqRel);
+    ConnectionCount(self.clone())
+  }
+
+  pub fn open_connections(&self) -> usize {
+    self.connections.load(Ordering::Acquire)
+  }
+
+  /// Waits until no connection is open, or `limit` passes; true if none is left.
+  pub async fn connections_closed(&self, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+      let gone = self.connections_gone.notified();
+      if self.open_connections() == 0 {
+        return true;
+      }
+      // Streams a handler opened after close() began are ended on the next pass.
+      self.exchanges.end_all_streams();
+      let tick = tokio::time::Instant::now() + Duration::from_millis(20);
+      tokio::select! {
+        _ = gone => {}
+        _ = tokio::time::sleep_until(tick.min(deadline)) => {}
+      }
+      if tokio::time::Instant::now() >= deadline {
+        return self.open_connections() == 0;
+      }
+    }
+  }
+}
+
+pub struct ConnectionCount(Arc<ServerState>);
+
+impl Drop for ConnectionCount {
+  fn drop(&mut self) {
+    if self.0.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+      self.0.connections_gone.notify_waiters();
+    }
+  }
+}

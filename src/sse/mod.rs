@@ -1,0 +1,2 @@
+//! Server-Sent Events: the wire encoder.
+pub mod encode;
