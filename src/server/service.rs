@@ -23,7 +23,7 @@ pub async fn handle(state: Arc<ServerState>, remote: SocketAddr, req: Request<In
   let (route, params) = match matched {
     Some(m) => (m.route, m.params),
     None if state.dispatch_unmatched.load(Ordering::Relaxed) => (UNMATCHED, Vec::new()),
-    None => return Ok(plain(StatusCode::NOT_FOUND, "Not Found")),
+    None => return Ok(plain(StatusCode::NOT_FOUND, "")),
   };
 
   let id = state.next_id();
@@ -63,6 +63,8 @@ pub async fn handle(state: Arc<ServerState>, remote: SocketAddr, req: Request<In
 pub fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
   let mut resp = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
   *resp.status_mut() = status;
-  resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
+  if !text.is_empty() {
+    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
+  }
   resp
 }

@@ -1,0 +1,155 @@
+'use strict';
+// The request a handler sees: fields are read from Rust only when first asked for,
+// then cached (most handlers never look at most of them).
+
+const querystring = require('querystring');
+const { httpError } = require('./errors');
+
+const NO_PARAMS = Object.freeze({});
+
+class Request {
+  constructor(server, id, method, url, paramNames, paramValues) {
+    this._server = server;
+    this._id = id;
+    this.method = method;
+    this.url = url;
+    this._paramNames = paramNames;
+    this._paramValues = paramValues;
+    this._path = undefined;
+    this._params = undefined;
+    this._query = undefined;
+    this._headers = undefined;
+    this._ip = undefined;
+    this._body = undefined;
+    this.res = undefined;
+    this.locals = undefined;
+  }
+
+  get path() {
+    if (this._path === undefined) {
+      const q = this.url.indexOf('?');
+      this._path = q === -1 ? this.url : this.url.slice(0, q);
+    }
+    return this._path;
+  }
+
+  /** The query string, without the leading '?'. */
+  get path_query() {
+    const q = this.url.indexOf('?');
+    return q === -1 ? '' : this.url.slice(q + 1);
+  }
+
+  /** Query parameters; a repeated key gives an array. */
+  get query() {
+    if (this._query === undefined) this._query = querystring.parse(this.path_query);
+    return this._query;
+  }
+  get query_parameters() {
+    return this.query;
+  }
+
+  get params() {
+    if (this._params === undefined) {
+      const names = this._paramNames;
+      const values = this._paramValues;
+      if (!values || names.length === 0) {
+        this._params = NO_PARAMS;
+      } else {
+        const out = {};
+        for (let i = 0; i < names.length; i++) {
+          if (names[i] !== '*') out[names[i]] = decode(values[i]);
+        }
+        this._params = out;
+      }
+    }
+    return this._params;
+  }
+  set params(v) {
+    this._params = v;
+  }
+  get path_parameters() {
+    return this.params;
+  }
+
+  /** Request headers, names lower-case; repeated headers joined with ', '. */
+  get headers() {
+    if (this._headers === undefined) {
+      const flat = this._server._native.requestHeaders(this._id);
+      const out = {};
+      for (let i = 0; i < flat.length; i += 2) {
+        const name = flat[i];
+        const prev = out[name];
+        if (prev === undefined) out[name] = flat[i + 1];
+        else if (name === 'set-cookie') out[name] = [].concat(prev, flat[i + 1]);
+        else out[name] = prev + ', ' + flat[i + 1];
+      }
+      this._headers = out;
+    }
+    return this._headers;
+  }
+
+  /** One header's value by case-insensitive name. */
+  get(name) {
+    const lower = String(name).toLowerCase();
+    if (lower === 'referer' || lower === 'referrer') return this.headers.referer || this.headers.referrer;
+    return this.headers[lower];
+  }
+  header(name) {
+    return this.get(name);
+  }
+
+  get ip() {
+    if (this._ip === undefined) this._ip = this._server._native.remoteAddress(this._id);
+    return this._ip;
+  }
+
+  /** The whole body as a Buffer, read in Rust up to the server's `max_body_length`. */
+  buffer() {
+    if (this._body === undefined) this._body = this._server._readBody(this._id);
+    return this._body;
+  }
+
+  async text() {
+    return (await this.buffer()).toString('utf8');
+  }
+
+  /**
+   * The body parsed as JSON. An empty or malformed body gives `default_value` (as in
+   * HyperExpress); with a falsy `default_value` it rejects with a 400 error instead.
+   */
+  async json(default_value = {}) {
+    const text = await this.text();
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      if (default_value) return default_value;
+      throw httpError(400, `Malformed JSON body: ${e.message}`);
+    }
+  }
+
+  /** The body parsed as application/x-www-form-urlencoded. */
+  async urlencoded() {
+    return querystring.parse(await this.text());
+  }
+
+  /** Express-style: `req.on('close')` follows the response's close. */
+  on(event, listener) {
+    if (this.res) this.res.on(event === 'aborted' ? 'abort' : event, listener);
+    return this;
+  }
+  once(event, listener) {
+    if (this.res) this.res.once(event === 'aborted' ? 'abort' : event, listener);
+    return this;
+  }
+}
+
+function decode(value) {
+  if (value.indexOf('%') === -1) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+module.exports = { Request };

@@ -1,0 +1,234 @@
+'use strict';
+// The response a handler drives. Nothing crosses to Rust until the head goes out:
+// status and headers collect here, then travel with the first write or the body.
+//
+// Events (HyperExpress order): 'prepare' just before the head is sent (headers still
+// mutable), 'finish' once the body is handed over, 'close' last; a client that leaves
+// first gives 'abort' then 'close'. Each fires at most once.
+
+const EventEmitter = require('events');
+const { checkHeader, checkStatus } = require('./errors');
+const { SSEventStream } = require('./sse');
+
+const MIME = {
+  html: 'text/html; charset=utf-8',
+  text: 'text/plain; charset=utf-8',
+  txt: 'text/plain; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+  js: 'application/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  xml: 'application/xml',
+  bin: 'application/octet-stream',
+  'event-stream': 'text/event-stream',
+};
+
+const WATCHED = new Set(['close', 'abort', 'finish']);
+
+class Response extends EventEmitter {
+  constructor(server, id, req) {
+    super();
+    this._server = server;
+    this._id = id;
+    this._req = req;
+    this._status = 200;
+    this._headers = [];
+    this._sse = undefined;
+    this._watching = false;
+    this._closed = false;
+    this.initiated = false;
+    this.completed = false;
+    this.aborted = false;
+    this.locals = {};
+  }
+
+  get statusCode() {
+    return this._status;
+  }
+  set statusCode(code) {
+    this.status(code);
+  }
+
+  /** Sets the status code (100-999); throws on anything else. */
+  status(code) {
+    checkStatus(code);
+    this._status = code;
+    return this;
+  }
+
+  /**
+   * Appends a header (an array value appends each item); `overwrite` replaces any
+   * earlier value. Throws on a CR/LF/NUL or an invalid name.
+   */
+  header(name, value, overwrite) {
+    if (overwrite) this._removeHeader(String(name).toLowerCase());
+    if (Array.isArray(value)) {
+      for (const v of value) this.header(name, v);
+      return this;
+    }
+    value = String(value);
+    checkHeader(name, value);
+    this._headers.push(name, value);
+    return this;
+  }
+
+  /** Sets content-type from a short name ('json', 'html', ...) or a full MIME type. */
+  type(mime) {
+    const value = MIME[mime] || MIME[String(mime).replace(/^\./, '')] || String(mime);
+    this._removeHeader('content-type');
+    return this.header('content-type', value);
+  }
+
+  /** Sends the whole response. Returns this. */
+  send(body) {
+    if (this.completed) return this;
+    if (this.initiated) {
+      this.end(body);
+      return this;
+    }
+    if (body !== undefined && body !== null && typeof body !== 'string' && !Buffer.isBuffer(body)) {
+      body = ArrayBuffer.isView(body) ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : String(body);
+    }
+    this._prepare();
+    this.initiated = true;
+    this.completed = true;
+    const ok = this._server._native.respond(this._id, this._status, this._headers, body);
+    if (ok) {
+      this.emit('finish', this._req, this);
+      this._close(false);
+    } else {
+      this._close(true);
+    }
+    return this;
+  }
+
+  json(body) {
+    if (!this._hasHeader('content-type')) this.header('content-type', MIME.json);
+    return this.send(JSON.stringify(body));
+  }
+
+  html(body) {
+    if (!this._hasHeader('content-type')) this.header('content-type', MIME.html);
+    return this.send(body);
+  }
+
+  redirect(url) {
+    if (this._status < 300 || this._status > 399) this._status = 302;
+    this._removeHeader('location');
+    this.header('location', url);
+    return this.send();
+  }
+
+  /** Streams a chunk, sending the head first if needed. False once the client is gone. */
+  write(chunk, encoding, callback) {
+    if (typeof encoding === 'function') callback = encoding;
+    if (this.completed) return false;
+    if (!this.initiated && !this._startStream(false)) return false;
+    const ok = chunk === undefined || chunk === null ? true : this._server._native.write(this._id, toChunk(chunk, encoding));
+    if (typeof callback === 'function') process.nextTick(callback, ok ? undefined : new Error('client disconnected'));
+    return ok;
+  }
+
+  /** Ends the response, after `chunk` if given. */
+  end(chunk, encoding) {
+    if (this.completed) return this;
+    if (!this.initiated) return this.send(chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
+    this.completed = true;
+    const ok = this._server._native.endStream(this._id, chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
+    if (ok) this.emit('finish', this._req, this);
+    // 'close' comes from Rust once the last byte is out (or the client left).
+    return this;
+  }
+
+  /** HyperExpress's Server-Sent Events stream (GET requests only; cached). */
+  get sse() {
+    if (this._sse === undefined) this._sse = this._req.method === 'GET' ? new SSEventStream(this) : null;
+    return this._sse === null ? undefined : this._sse;
+  }
+
+  /** HyperExpress runs `callback` at once: there is no cork to batch here. */
+  atomic(callback) {
+    callback();
+    return this;
+  }
+
+  on(event, listener) {
+    if (WATCHED.has(event)) this._watch();
+    return super.on(event, listener);
+  }
+  once(event, listener) {
+    if (WATCHED.has(event)) this._watch();
+    return super.once(event, listener);
+  }
+  addListener(event, listener) {
+    return this.on(event, listener);
+  }
+
+  // -- internals -------------------------------------------------------------
+
+  _prepare() {
+    if (this.listenerCount('prepare') > 0) this.emit('prepare', this._req, this);
+  }
+
+  /** Sends the head with a streaming body (`sse` adds the event-stream headers). */
+  _startStream(sse) {
+    this._prepare();
+    this.initiated = true;
+    this._watching = true;
+    this._server._live.set(this._id, this);
+    if (!this._server._native.startStream(this._id, this._status, this._headers, sse)) {
+      this.completed = true;
+      this._close(true);
+      return false;
+    }
+    return true;
+  }
+
+  /** Asks Rust for a close event; if the exchange is already over, the client left. */
+  _watch() {
+    if (this._watching || this._closed) return;
+    this._watching = true;
+    if (this._server._native.watch(this._id)) {
+      this._server._live.set(this._id, this);
+    } else if (!this.completed) {
+      this.completed = true;
+      process.nextTick(() => this._close(true));
+    }
+  }
+
+  /** The end of the exchange, exactly once: 'abort' (client left) then 'close'. */
+  _close(aborted) {
+    if (this._closed) return;
+    this._closed = true;
+    this._server._live.delete(this._id);
+    if (aborted) {
+      this.aborted = true;
+      this.completed = true;
+      this.emit('abort', this._req, this);
+    }
+    this.emit('close', this._req, this);
+  }
+
+  _hasHeader(name) {
+    for (let i = 0; i < this._headers.length; i += 2) {
+      if (this._headers[i].toLowerCase() === name) return true;
+    }
+    return false;
+  }
+
+  _removeHeader(name) {
+    for (let i = this._headers.length - 2; i >= 0; i -= 2) {
+      if (this._headers[i].toLowerCase() === name) this._headers.splice(i, 2);
+    }
+  }
+}
+
+function toChunk(chunk, encoding) {
+  if (typeof chunk === 'string') {
+    return encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(chunk, encoding) : chunk;
+  }
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (ArrayBuffer.isView(chunk)) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return String(chunk);
+}
+
+module.exports = { Response, MIME };

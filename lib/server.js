@@ -1,0 +1,284 @@
+'use strict';
+// The HyperExpress-style Server: owns one NativeServer, turns its event batches into
+// handler calls, and runs middleware chains and the error path.
+
+const { NativeServer } = require('./native');
+const { Router, joinPath, underPath } = require('./router');
+const { Request } = require('./request');
+const { Response } = require('./response');
+const { httpError } = require('./errors');
+
+// Event layout shared with src/bridge/events.rs.
+const STRIDE = 6;
+const EV_REQUEST = 0;
+const EV_CLOSE = 1;
+const EV_BODY = 2;
+const EV_CLOSED = 3;
+const UNMATCHED = 0xffffffff;
+
+const NO_NAMES = [];
+const DEFAULT_MAX_BODY = 250 * 1024;
+
+class Server extends Router {
+  /**
+   * @param {object} [options]
+   * @param {number} [options.max_body_length] body readers reject past this many bytes (413)
+   * @param {number} [options.threads] tokio worker threads (default 1)
+   * @param {number} [options.max_queued_requests] requests waiting for JS before 503s
+   * @param {number} [options.header_timeout_ms] time allowed to send a request head
+   */
+  constructor(options = {}) {
+    super();
+    this._options = options;
+    this._maxBody = options.max_body_length ?? DEFAULT_MAX_BODY;
+    this._routes = [];
+    this._middlewares = [];
+    this._live = new Map();
+    this._bodies = new Map();
+    this._errorHandler = null;
+    this._notFoundHandler = null;
+    this._port = undefined;
+    this._closing = null;
+    this._closed = false;
+    this._native = new NativeServer((batch) => this._onBatch(batch), {
+      threads: options.threads,
+      maxQueuedRequests: options.max_queued_requests,
+      headerTimeoutMs: options.header_timeout_ms,
+    });
+    this._subscribe((record) => this._apply(record, '/', []));
+  }
+
+  /** The bound port once listening. */
+  get port() {
+    return this._port;
+  }
+
+  /** Open TCP connections right now. */
+  get connections() {
+    return this._native.connections;
+  }
+
+  set_error_handler(handler) {
+    if (typeof handler !== 'function') throw new TypeError('set_error_handler expects a function (req, res, error)');
+    this._errorHandler = handler;
+  }
+
+  set_not_found_handler(handler) {
+    if (typeof handler !== 'function') throw new TypeError('set_not_found_handler expects a function (req, res)');
+    this._notFoundHandler = handler;
+    this._native.setDispatchUnmatched(true);
+  }
+
+  /**
+   * listen(port, [host], [callback]): resolves with the bound port; rejects (and never
+   * shares the port) when the address is taken.
+   */
+  listen(port, host, callback) {
+    if (typeof host === 'function') [callback, host] = [host, undefined];
+    if (this._closing) return Promise.reject(new Error('server was closed; create a new Server'));
+    try {
+      this._port = this._native.listen(Number(port), host || '0.0.0.0');
+    } catch (e) {
+      const err = new Error(e.message);
+      if (/in use/i.test(e.message)) err.code = 'EADDRINUSE';
+      else if (/permission denied/i.test(e.message)) err.code = 'EACCES';
+      return Promise.reject(err);
+    }
+    if (typeof callback === 'function') process.nextTick(callback, this._port);
+    return Promise.resolve(this._port);
+  }
+
+  /**
+   * Stops accepting, ends open streams (their 'close' fires), lets in-flight requests
+   * finish for up to `timeout` ms, then resolves. Safe to call twice.
+   */
+  close(options) {
+    if (this._closing) return this._closing;
+    const timeout = typeof options === 'object' && options && options.timeout !== undefined ? options.timeout : 5000;
+    this._closing = new Promise((resolve) => {
+      this._resolveClosed = resolve;
+    });
+    this._native.close(Math.max(0, Math.min(Number(timeout) || 0, 0xffffffff)));
+    return this._closing;
+  }
+
+  // -- registration ----------------------------------------------------------
+
+  _apply(record, prefix, inherited) {
+    if (record.kind === 'route') {
+      const id = this._routes.length;
+      const pattern = joinPath(prefix, record.pattern);
+      const paramNames = this._native.addRoute(record.method, pattern, id);
+      this._routes.push({
+        handler: record.handler,
+        middlewares: inherited.concat(record.middlewares),
+        paramNames: paramNames.length ? paramNames : NO_NAMES,
+      });
+    } else if (record.kind === 'use') {
+      const path = joinPath(prefix, record.path);
+      if (prefix === '/' && inherited.length === 0) {
+        this._middlewares.push({ path, fn: record.fn });
+        this._native.setDispatchUnmatched(true);
+      } else {
+        // A router's own middleware applies to that router's routes only.
+        inherited.push(wrapPath(path, record.fn));
+      }
+    } else if (record.kind === 'mount') {
+      const at = joinPath(prefix, record.path);
+      const own = prefix === '/' && inherited.length === 0 ? [] : inherited.slice();
+      record.router._subscribe((r) => this._apply(r, at, own));
+    }
+  }
+
+  // -- the JS half of the crossing -----------------------------------------
+
+  /** One wake-up from Rust: every event queued since the last one. */
+  _onBatch(batch) {
+    for (let i = 0; i < batch.length; i += STRIDE) {
+      try {
+        switch (batch[i]) {
+          case EV_REQUEST:
+            this._onRequest(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
+            break;
+          case EV_CLOSE: {
+            const res = this._live.get(batch[i + 1]);
+            if (res !== undefined) res._close(batch[i + 2]);
+            break;
+          }
+          case EV_BODY:
+            this._onBody(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
+            break;
+          case EV_CLOSED:
+            this._onClosed();
+            break;
+        }
+      } catch (err) {
+        // A throwing event listener is the user's bug: surface it as Node would,
+        // without dropping the rest of the batch.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  _onRequest(id, routeId, method, url, params) {
+    const route = routeId === UNMATCHED ? undefined : this._routes[routeId];
+    const req = new Request(this, id, method, url, route ? route.paramNames : NO_NAMES, params);
+    const res = new Response(this, id, req);
+    req.res = res;
+    const global = this._middlewares.length ? this._middlewares.filter((m) => underPath(m.path, req.path)).map((m) => m.fn) : NO_NAMES;
+    const handler = route ? route.handler : this._notFoundHandler || defaultNotFound;
+    const chain = route && route.middlewares.length ? global.concat(route.middlewares) : global;
+    if (chain.length === 0) this._invoke(handler, req, res);
+    else this._runChain(chain, handler, req, res);
+  }
+
+  _invoke(handler, req, res) {
+    try {
+      const out = handler(req, res);
+      if (out && typeof out.then === 'function') out.then(undefined, (err) => this._handleError(req, res, err));
+    } catch (err) {
+      this._handleError(req, res, err);
+    }
+  }
+
+  _runChain(chain, handler, req, res) {
+    let i = 0;
+    // As in HyperExpress: next(anError) goes to the error handler, next(anythingElse) continues.
+    const next = (err) => {
+      if (err instanceof Error) return this._handleError(req, res, err);
+      if (res.completed) return;
+      if (i >= chain.length) return this._invoke(handler, req, res);
+      const mw = chain[i++];
+      let called = false;
+      const once = (e) => {
+        if (called) return;
+        called = true;
+        next(e);
+      };
+      try {
+        const out = mw(req, res, once);
+        if (out && typeof out.then === 'function') {
+          // An async middleware continues the chain when it resolves (once, even if it
+          // also called next); resolving to an Error or rejecting goes to the error handler.
+          out.then(once, (e) => this._handleError(req, res, e || new Error('middleware rejected')));
+        }
+      } catch (e) {
+        this._handleError(req, res, e);
+      }
+    };
+    next();
+  }
+
+  _handleError(req, res, err) {
+    if (!(err instanceof Error)) err = new Error(String(err));
+    if (res.completed) return;
+    if (this._errorHandler) {
+      try {
+        const out = this._errorHandler(req, res, err);
+        if (out && typeof out.then === 'function') out.then(undefined, (e) => defaultError(req, res, e));
+        return;
+      } catch (e) {
+        err = e instanceof Error ? e : new Error(String(e));
+      }
+    }
+    defaultError(req, res, err);
+  }
+
+  _readBody(id) {
+    const pending = this._bodies.get(id);
+    if (pending) return pending.promise;
+    if (!this._native.readBody(id, this._maxBody)) return Promise.resolve(Buffer.alloc(0));
+    let resolve, reject;
+    const promise = new Promise((a, b) => {
+      resolve = a;
+      reject = b;
+    });
+    this._bodies.set(id, { promise, resolve, reject });
+    return promise;
+  }
+
+  _onBody(id, buffer, status, message) {
+    const pending = this._bodies.get(id);
+    if (!pending) return;
+    this._bodies.delete(id);
+    if (buffer !== undefined) pending.resolve(buffer);
+    else pending.reject(httpError(status, message));
+  }
+
+  _onClosed() {
+    if (this._closed) return;
+    this._closed = true;
+    // Streams still marked live (a close event lost to a forced shutdown) end here.
+    for (const res of [...this._live.values()]) res._close(!res.completed);
+    this._native.release();
+    if (this._resolveClosed) this._resolveClosed();
+  }
+}
+
+function wrapPath(path, fn) {
+  if (path === '/' || path === '') return fn;
+  const wrapped = (req, res, next) => (underPath(path, req.path) ? fn(req, res, next) : next());
+  Object.defineProperty(wrapped, 'length', { value: 3 });
+  return wrapped;
+}
+
+function defaultNotFound(req, res) {
+  res.status(404).send();
+}
+
+function defaultError(req, res, err) {
+  if (res.completed) return;
+  const status = Number.isInteger(err.status) && err.status >= 400 && err.status <= 599 ? err.status : 500;
+  if (status >= 500) console.error('hyper-sse: uncaught error in a route handler:', err);
+  if (res.initiated) {
+    res.end();
+    return;
+  }
+  // A fresh head: whatever the handler set before failing does not apply to the error.
+  res._headers = [];
+  res.status(status).send(status === 500 ? 'Internal Server Error' : err.message);
+}
+
+module.exports = { Server };

@@ -1,0 +1,78 @@
+'use strict';
+// HyperExpress's `res.sse`. Events are encoded in Rust (src/sse/encode.rs), which
+// splits multi-line data and strips CR/LF/NUL from `id` and `event`.
+
+class SSEventStream {
+  constructor(res) {
+    this._res = res;
+    this._open = false;
+  }
+
+  /** Sends the head with the event-stream headers at once. False if already sent. */
+  open() {
+    const res = this._res;
+    if (this._open || res.initiated) return false;
+    this._open = true;
+    return res._startStream(true);
+  }
+
+  /**
+   * send(data) | send(event, data) | send(id, event, data). The overload is chosen by
+   * argument count, so '' and 0 are kept; null/undefined leave a field out.
+   * Opens the stream if needed. False once the client is gone.
+   */
+  send(a, b, c) {
+    let id, event, data;
+    if (arguments.length >= 3) [id, event, data] = [a, b, c];
+    else if (arguments.length === 2) [event, data] = [a, b];
+    else data = a;
+    return this._write((native, rid) => native.sseSend(rid, field(id), field(event), toData(data)));
+  }
+
+  /** Sends a comment line (ignored by clients; keeps the connection alive). */
+  comment(text) {
+    return this._write((native, rid) => native.sseComment(rid, text === undefined || text === null ? '' : String(text)));
+  }
+
+  /** Sets the client's reconnection delay in milliseconds. */
+  retry(ms) {
+    if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) throw new RangeError(`Invalid retry: ${ms} (expected a non-negative integer of milliseconds)`);
+    return this._write((native, rid) => native.sseRetry(rid, ms));
+  }
+
+  /** Ends the stream. */
+  close() {
+    const res = this._res;
+    if (res.completed) return false;
+    if (!this._open) this.open();
+    res.end();
+    return true;
+  }
+
+  /** True while events can still reach the client. */
+  get active() {
+    const res = this._res;
+    return this._open && !res.completed && !res.aborted;
+  }
+
+  _write(op) {
+    const res = this._res;
+    if (res.completed) return false;
+    if (!this._open && !this.open()) return false;
+    return op(res._server._native, res._id);
+  }
+}
+
+function field(v) {
+  return v === undefined || v === null ? undefined : String(v);
+}
+
+function toData(v) {
+  if (typeof v === 'string') return v;
+  if (v === undefined || v === null) return '';
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+module.exports = { SSEventStream };
