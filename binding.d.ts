@@ -20,7 +20,8 @@ export declare class NativeServer {
   listen(port: number, host: string): number
   /**
    * Starts shutting down: stop accepting, end streams, let in-flight requests finish
-   * for up to `timeout_ms`, then drop what remains. A `closed` event follows.
+   * for up to `timeout_ms`, then drop what remains. A `closed` event follows (only for
+   * a server that listened).
    */
   close(timeoutMs: number): void
   /**

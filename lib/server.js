@@ -98,7 +98,12 @@ class Server extends Router {
     this._closing = new Promise((resolve) => {
       this._resolveClosed = resolve;
     });
-    this._native.close(Math.max(0, Math.min(Number(timeout) || 0, 0xffffffff)));
+    if (this._port === undefined) {
+      // Never listened: nothing to drain, and no wake-up from Rust would keep Node alive.
+      this._onClosed();
+    } else {
+      this._native.close(Math.max(0, Math.min(Number(timeout) || 0, 0xffffffff)));
+    }
     return this._closing;
   }
 

@@ -117,13 +117,11 @@ impl NativeServer {
   }
 
   /// Starts shutting down: stop accepting, end streams, let in-flight requests finish
-  /// for up to `timeout_ms`, then drop what remains. A `closed` event follows.
+  /// for up to `timeout_ms`, then drop what remains. A `closed` event follows (only for
+  /// a server that listened).
   #[napi(catch_unwind)]
   pub fn close(&self, timeout_ms: u32) {
-    let Some(rt) = self.runtime.as_ref() else {
-      self.state.events.push(Event::Closed);
-      return;
-    };
+    let Some(rt) = self.runtime.as_ref() else { return };
     if *self.state.phase.borrow() != Phase::Running {
       return;
     }

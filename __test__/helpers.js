@@ -1,0 +1,115 @@
+'use strict';
+// Shared test plumbing: every test talks to the real built addon over real sockets
+// on 127.0.0.1.
+
+const net = require('net');
+const http = require('http');
+const hyper = require('..');
+
+/** Starts a Server on a free port; `setup(server)` registers routes. Closes on test end. */
+async function serve(t, setup, options) {
+  const server = new hyper.Server(options);
+  setup(server);
+  const port = await server.listen(0, '127.0.0.1');
+  if (t) t.after(() => server.close());
+  return { server, port, url: `http://127.0.0.1:${port}` };
+}
+
+/** One HTTP request with node:http (no connection reuse). Resolves { status, headers, body, rawHeaders }. */
+function request(port, { method = 'GET', path = '/', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/**
+ * Opens a raw TCP connection and sends `text`; collects everything received.
+ * `until(data)` resolves `waitFor`. Keeps the socket so tests can end or destroy it.
+ */
+function rawClient(port) {
+  const socket = net.connect(port, '127.0.0.1');
+  let data = '';
+  const waiters = [];
+  const closed = new Promise((resolve) => socket.on('close', resolve));
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk) => {
+    data += chunk;
+    for (const w of waiters.splice(0)) {
+      if (w.test(data)) w.resolve(data);
+      else waiters.push(w);
+    }
+  });
+  socket.on('error', () => {});
+  return {
+    socket,
+    closed,
+    get data() {
+      return data;
+    },
+    send(text) {
+      socket.write(text);
+      return this;
+    },
+    /** Resolves once the received bytes satisfy `test` (a string to include, or a function). */
+    waitFor(test, ms = 5000) {
+      const fn = typeof test === 'string' ? (d) => d.includes(test) : test;
+      if (fn(data)) return Promise.resolve(data);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting; received so far:\n${data}`)), ms);
+        waiters.push({ test: fn, resolve: (d) => (clearTimeout(timer), resolve(d)) });
+      });
+    },
+  };
+}
+
+/** Sends a GET for `path` on a raw socket (HTTP/1.1). */
+function rawGet(port, path, extraHeaders = '') {
+  return rawClient(port).send(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extraHeaders}\r\n`);
+}
+
+/** Decodes an HTTP/1.1 chunked body (everything after the head). */
+function dechunk(raw) {
+  const start = raw.indexOf('\r\n\r\n');
+  let rest = raw.slice(start + 4);
+  let out = '';
+  for (;;) {
+    const nl = rest.indexOf('\r\n');
+    if (nl === -1) break;
+    const size = parseInt(rest.slice(0, nl), 16);
+    if (!Number.isFinite(size) || size === 0) break;
+    out += rest.slice(nl + 2, nl + 2 + size);
+    rest = rest.slice(nl + 2 + size + 2);
+  }
+  return out;
+}
+
+/** Resolves after `ms`. */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves when `emitter` emits `event` (with its arguments), or rejects after `ms`. */
+function once(emitter, event, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
+    emitter.once(event, (...args) => {
+      clearTimeout(timer);
+      resolve(args);
+    });
+  });
+}
+
+/** A promise plus its resolve, for handing values out of handlers. */
+function deferred() {
+  let resolve, reject;
+  const promise = new Promise((a, b) => ((resolve = a), (reject = b)));
+  return { promise, resolve, reject };
+}
+
+module.exports = { hyper, serve, request, rawClient, rawGet, dechunk, sleep, once, deferred };

@@ -1,0 +1,177 @@
+// hyper-sse public types: HyperExpress's API over a Rust (tokio + hyper) HTTP/SSE server.
+/// <reference types="node" />
+import { EventEmitter } from 'events';
+
+export interface ServerOptions {
+  /** Largest request body the body readers accept, in bytes; larger gives a 413 error. Default 256000. */
+  max_body_length?: number;
+  /** tokio worker threads serving sockets. Default 1 (the JS thread uses another core). */
+  threads?: number;
+  /** Requests waiting for JS before new ones are answered 503 at once. Default 65536. */
+  max_queued_requests?: number;
+  /** Milliseconds a client has to send a complete request head before it is disconnected. Default 30000. */
+  header_timeout_ms?: number;
+}
+
+export interface CloseOptions {
+  /** Milliseconds in-flight requests may take to finish before connections are dropped. Default 5000. */
+  timeout?: number;
+}
+
+export type Handler = (req: Request, res: Response) => unknown;
+export type NextFunction = (err?: unknown) => void;
+export type Middleware = (req: Request, res: Response, next: NextFunction) => unknown;
+export type ErrorHandler = (req: Request, res: Response, err: Error) => unknown;
+
+export interface RouteOptions {
+  middlewares?: Middleware[];
+}
+
+type RouteArg = Middleware | Middleware[] | Handler | RouteOptions;
+
+export interface RouteChain {
+  get(...args: RouteArg[]): RouteChain;
+  post(...args: RouteArg[]): RouteChain;
+  put(...args: RouteArg[]): RouteChain;
+  patch(...args: RouteArg[]): RouteChain;
+  delete(...args: RouteArg[]): RouteChain;
+  head(...args: RouteArg[]): RouteChain;
+  options(...args: RouteArg[]): RouteChain;
+  any(...args: RouteArg[]): RouteChain;
+  all(...args: RouteArg[]): RouteChain;
+}
+
+/**
+ * Routes and middleware. Patterns: `/users/:id` (parameters of any name length),
+ * `/files/*` (a trailing wildcard). The last function given is the handler.
+ */
+export class Router {
+  constructor();
+  get(pattern: string, ...args: RouteArg[]): this;
+  post(pattern: string, ...args: RouteArg[]): this;
+  put(pattern: string, ...args: RouteArg[]): this;
+  patch(pattern: string, ...args: RouteArg[]): this;
+  delete(pattern: string, ...args: RouteArg[]): this;
+  del(pattern: string, ...args: RouteArg[]): this;
+  head(pattern: string, ...args: RouteArg[]): this;
+  options(pattern: string, ...args: RouteArg[]): this;
+  trace(pattern: string, ...args: RouteArg[]): this;
+  /** Every method. */
+  any(pattern: string, ...args: RouteArg[]): this;
+  all(pattern: string, ...args: RouteArg[]): this;
+  /** `use([path], ...middlewares | Router)`: `path` matches itself and everything below it. */
+  use(...args: Array<string | Middleware | Middleware[] | Router | { middleware: Middleware }>): this;
+  route(pattern: string): RouteChain;
+}
+
+export class Server extends Router {
+  constructor(options?: ServerOptions);
+  /** Binds and serves. Resolves with the bound port; rejects with an Error (code EADDRINUSE) when the port is taken. */
+  listen(port: number | string, host?: string, callback?: (port: number) => void): Promise<number>;
+  listen(port: number | string, callback?: (port: number) => void): Promise<number>;
+  /**
+   * Stops accepting, ends open SSE streams (their 'close' fires), lets in-flight
+   * requests finish, and resolves; the process can then exit on its own. Safe to call twice.
+   */
+  close(options?: CloseOptions): Promise<void>;
+  set_error_handler(handler: ErrorHandler): void;
+  set_not_found_handler(handler: Handler): void;
+  /** The bound port once listening. */
+  readonly port: number | undefined;
+  /** Open TCP connections right now. */
+  readonly connections: number;
+}
+
+export type ParsedQuery = Record<string, string | string[]>;
+
+export class Request {
+  /** Upper-case method, e.g. 'GET'. */
+  readonly method: string;
+  /** Path and query as received, e.g. '/a/b?x=1'. */
+  readonly url: string;
+  /** Path without the query (not URL-decoded). */
+  readonly path: string;
+  /** The query string without '?', or ''. */
+  readonly path_query: string;
+  /** Parsed query; a repeated key gives an array. */
+  readonly query: ParsedQuery;
+  readonly query_parameters: ParsedQuery;
+  /** Route parameters by name (URL-decoded). */
+  params: Record<string, string>;
+  readonly path_parameters: Record<string, string>;
+  /** Headers with lower-case names; repeated headers are joined with ', '. */
+  readonly headers: Record<string, string | string[] | undefined>;
+  /** The client's IP address. */
+  readonly ip: string;
+  readonly res: Response;
+  locals: Record<string, unknown> | undefined;
+  get(name: string): string | string[] | undefined;
+  header(name: string): string | string[] | undefined;
+  /** The whole body; rejects with an Error whose `status` is 413 past `max_body_length`. */
+  buffer(): Promise<Buffer>;
+  text(): Promise<string>;
+  /** Parsed JSON; an empty or malformed body gives `default_value` (default `{}`), or rejects (status 400) when it is falsy. */
+  json<T = any>(default_value?: T): Promise<T>;
+  urlencoded(): Promise<ParsedQuery>;
+  /** `'close'` follows the response's close (fires on disconnect and after a normal end). */
+  on(event: 'close' | 'abort' | 'aborted' | 'finish', listener: (...args: any[]) => void): this;
+  once(event: 'close' | 'abort' | 'aborted' | 'finish', listener: (...args: any[]) => void): this;
+}
+
+/** HyperExpress's `res.sse`: events are encoded per the WHATWG event-stream rules. */
+export class SSEventStream {
+  /** Sends the head with the event-stream headers at once. False if the head was already sent. */
+  open(): boolean;
+  /**
+   * `send(data)`, `send(event, data)`, `send(id, event, data)`: the overload is chosen by
+   * argument count, so '' and 0 are kept. Multi-line data becomes several `data:` lines;
+   * CR/LF/NUL are removed from `id` and `event`. Objects are sent as JSON. Opens the
+   * stream if needed. Returns false once the client is gone.
+   */
+  send(data: unknown): boolean;
+  send(event: string | null | undefined, data: unknown): boolean;
+  send(id: string | number | null | undefined, event: string | null | undefined, data: unknown): boolean;
+  /** A comment line (`: text`), ignored by clients; useful as a keep-alive. */
+  comment(text?: string): boolean;
+  /** Tells the client how long to wait before reconnecting, in milliseconds. */
+  retry(ms: number): boolean;
+  /** Ends the stream. False if it had already ended. */
+  close(): boolean;
+  /** True while the stream is open and the client connected. */
+  readonly active: boolean;
+}
+
+/**
+ * Events: 'prepare' (before the head is sent; headers still mutable), 'finish' (body
+ * handed over), 'close' (always last, exactly once), 'abort' (the client left first).
+ */
+export class Response extends EventEmitter {
+  /** Status and head sent. */
+  readonly initiated: boolean;
+  /** The response is over (sent, ended, or the client left). */
+  readonly completed: boolean;
+  /** The client left before the response was over. */
+  readonly aborted: boolean;
+  statusCode: number;
+  locals: Record<string, unknown>;
+  /** GET requests only: the Server-Sent Events stream (the same object on every access). */
+  readonly sse: SSEventStream | undefined;
+  /** Sets the status (100-999); throws a RangeError otherwise. */
+  status(code: number): this;
+  /** Appends a header, or replaces it with `overwrite`; throws on CR/LF/NUL or an invalid name. */
+  header(name: string, value: string | number | readonly string[], overwrite?: boolean): this;
+  /** Content-type from a short name ('json', 'html', 'text', ...) or a full MIME type. */
+  type(mime: string): this;
+  send(body?: string | Buffer | Uint8Array): this;
+  json(body: unknown): this;
+  html(body: string): this;
+  redirect(url: string): this;
+  /** Streams a chunk (sending the head first). False once the client is gone. */
+  write(chunk: string | Buffer | Uint8Array, encoding?: BufferEncoding | ((err?: Error) => void), callback?: (err?: Error) => void): boolean;
+  end(chunk?: string | Buffer | Uint8Array, encoding?: BufferEncoding): this;
+  atomic(callback: () => void): this;
+  on(event: 'prepare' | 'finish' | 'close' | 'abort', listener: (req: Request, res: Response) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'prepare' | 'finish' | 'close' | 'abort', listener: (req: Request, res: Response) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
