@@ -89,9 +89,10 @@ class Response extends EventEmitter {
       body = ArrayBuffer.isView(body) ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : String(body);
     }
     this._prepare();
+    // Throws (leaving the response untouched) if Rust refuses the head.
+    const ok = this._server._native.respond(this._id, this._status, this._headers, body);
     this.initiated = true;
     this.completed = true;
-    const ok = this._server._native.respond(this._id, this._status, this._headers, body);
     if (ok) {
       this.emit('finish', this._req, this);
       this._close(false);
@@ -172,10 +173,12 @@ class Response extends EventEmitter {
   /** Sends the head with a streaming body (`sse` adds the event-stream headers). */
   _startStream(sse) {
     this._prepare();
+    // Throws (leaving the response untouched) if Rust refuses the head.
+    const ok = this._server._native.startStream(this._id, this._status, this._headers, sse);
     this.initiated = true;
     this._watching = true;
     this._server._live.set(this._id, this);
-    if (!this._server._native.startStream(this._id, this._status, this._headers, sse)) {
+    if (!ok) {
       this.completed = true;
       this._close(true);
       return false;
