@@ -27,18 +27,19 @@ export interface RouteOptions {
   middlewares?: Middleware[];
 }
 
-type RouteArg = Middleware | Middleware[] | Handler | RouteOptions;
+/** `(pattern, ...middlewares | options, handler)`: the last function is the handler. */
+export type RouteArgs = [...middlewares: Array<Middleware | Middleware[] | RouteOptions>, handler: Handler];
 
 export interface RouteChain {
-  get(...args: RouteArg[]): RouteChain;
-  post(...args: RouteArg[]): RouteChain;
-  put(...args: RouteArg[]): RouteChain;
-  patch(...args: RouteArg[]): RouteChain;
-  delete(...args: RouteArg[]): RouteChain;
-  head(...args: RouteArg[]): RouteChain;
-  options(...args: RouteArg[]): RouteChain;
-  any(...args: RouteArg[]): RouteChain;
-  all(...args: RouteArg[]): RouteChain;
+  get(...args: RouteArgs): RouteChain;
+  post(...args: RouteArgs): RouteChain;
+  put(...args: RouteArgs): RouteChain;
+  patch(...args: RouteArgs): RouteChain;
+  delete(...args: RouteArgs): RouteChain;
+  head(...args: RouteArgs): RouteChain;
+  options(...args: RouteArgs): RouteChain;
+  any(...args: RouteArgs): RouteChain;
+  all(...args: RouteArgs): RouteChain;
 }
 
 /**
@@ -47,18 +48,18 @@ export interface RouteChain {
  */
 export class Router {
   constructor();
-  get(pattern: string, ...args: RouteArg[]): this;
-  post(pattern: string, ...args: RouteArg[]): this;
-  put(pattern: string, ...args: RouteArg[]): this;
-  patch(pattern: string, ...args: RouteArg[]): this;
-  delete(pattern: string, ...args: RouteArg[]): this;
-  del(pattern: string, ...args: RouteArg[]): this;
-  head(pattern: string, ...args: RouteArg[]): this;
-  options(pattern: string, ...args: RouteArg[]): this;
-  trace(pattern: string, ...args: RouteArg[]): this;
+  get(pattern: string, ...args: RouteArgs): this;
+  post(pattern: string, ...args: RouteArgs): this;
+  put(pattern: string, ...args: RouteArgs): this;
+  patch(pattern: string, ...args: RouteArgs): this;
+  delete(pattern: string, ...args: RouteArgs): this;
+  del(pattern: string, ...args: RouteArgs): this;
+  head(pattern: string, ...args: RouteArgs): this;
+  options(pattern: string, ...args: RouteArgs): this;
+  trace(pattern: string, ...args: RouteArgs): this;
   /** Every method. */
-  any(pattern: string, ...args: RouteArg[]): this;
-  all(pattern: string, ...args: RouteArg[]): this;
+  any(pattern: string, ...args: RouteArgs): this;
+  all(pattern: string, ...args: RouteArgs): this;
   /** `use([path], ...middlewares | Router)`: `path` matches itself and everything below it. */
   use(...args: Array<string | Middleware | Middleware[] | Router | { middleware: Middleware }>): this;
   route(pattern: string): RouteChain;

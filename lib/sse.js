@@ -12,8 +12,9 @@ class SSEventStream {
   open() {
     const res = this._res;
     if (this._open || res.initiated) return false;
+    const ok = res._startStream(true);
     this._open = true;
-    return res._startStream(true);
+    return ok;
   }
 
   /**
