@@ -21,8 +21,45 @@ class Request {
     this._headers = undefined;
     this._ip = undefined;
     this._body = undefined;
+    this._socket = undefined;
     this.res = undefined;
     this.locals = undefined;
+    /** Set by body parsers such as `hyper.json()`. */
+    this.body = undefined;
+    this.baseUrl = '';
+  }
+
+  /** Express: the URL as received. */
+  get originalUrl() {
+    return this.url;
+  }
+
+  /** Express: the Host header without its port. */
+  get hostname() {
+    const host = this.get('host');
+    if (!host) return undefined;
+    return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+  }
+
+  get protocol() {
+    return 'http';
+  }
+
+  get secure() {
+    return false;
+  }
+
+  /**
+   * Node's `req.socket` / `req.connection`, as SSE code uses it: the timeouts and
+   * socket options it sets are managed in Rust (streams are never timed out), so
+   * these are accepted and do nothing.
+   */
+  get socket() {
+    if (this._socket === undefined) this._socket = new SocketInfo(this);
+    return this._socket;
+  }
+  get connection() {
+    return this.socket;
   }
 
   get path() {
@@ -139,6 +176,23 @@ class Request {
   }
   once(event, listener) {
     if (this.res) this.res.once(event === 'aborted' ? 'abort' : event, listener);
+    return this;
+  }
+}
+
+class SocketInfo {
+  constructor(req) {
+    this.remoteAddress = req.ip;
+    this.remotePort = req._server._native.remotePort(req._id);
+    this.remoteFamily = this.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
+  }
+  setTimeout() {
+    return this;
+  }
+  setNoDelay() {
+    return this;
+  }
+  setKeepAlive() {
     return this;
   }
 }

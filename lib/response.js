@@ -35,6 +35,7 @@ class Response extends EventEmitter {
     this._sse = undefined;
     this._watching = false;
     this._closed = false;
+    this._headWritten = false;
     this.initiated = false;
     this.completed = false;
     this.aborted = false;
@@ -86,7 +87,12 @@ class Response extends EventEmitter {
       return this;
     }
     if (body !== undefined && body !== null && typeof body !== 'string' && !Buffer.isBuffer(body)) {
-      body = ArrayBuffer.isView(body) ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : String(body);
+      if (ArrayBuffer.isView(body)) body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      else if (typeof body === 'object') return this.json(body);
+      else body = String(body);
+    }
+    if (this._server._expressDefaults && body !== undefined && body !== null && !this._hasHeader('content-type')) {
+      this.header('content-type', typeof body === 'string' ? MIME.html : 'application/octet-stream');
     }
     this._prepare();
     // Throws (leaving the response untouched) if Rust refuses the head.
@@ -112,7 +118,10 @@ class Response extends EventEmitter {
     return this.send(body);
   }
 
-  redirect(url) {
+  /** redirect(url) or Express's redirect(status, url). */
+  redirect(status, url) {
+    if (url === undefined) url = status;
+    else this.status(status);
     if (this._status < 300 || this._status > 399) this._status = 302;
     this._removeHeader('location');
     this.header('location', url);
@@ -162,6 +171,122 @@ class Response extends EventEmitter {
   }
   addListener(event, listener) {
     return this.on(event, listener);
+  }
+
+  // -- Node / Express names ---------------------------------------------------
+
+  /** Node: replaces a header (an array value sets several). */
+  setHeader(name, value) {
+    this._removeHeader(String(name).toLowerCase());
+    return this.header(name, value);
+  }
+
+  /** Node: a header's value by case-insensitive name (an array if set several times). */
+  getHeader(name) {
+    const lower = String(name).toLowerCase();
+    const values = [];
+    for (let i = 0; i < this._headers.length; i += 2) {
+      if (this._headers[i].toLowerCase() === lower) values.push(this._headers[i + 1]);
+    }
+    return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+  }
+
+  getHeaders() {
+    const out = Object.create(null);
+    for (let i = 0; i < this._headers.length; i += 2) {
+      const name = this._headers[i].toLowerCase();
+      out[name] = out[name] === undefined ? this._headers[i + 1] : [].concat(out[name], this._headers[i + 1]);
+    }
+    return out;
+  }
+
+  getHeaderNames() {
+    return Object.keys(this.getHeaders());
+  }
+
+  hasHeader(name) {
+    return this._hasHeader(String(name).toLowerCase());
+  }
+
+  removeHeader(name) {
+    this._removeHeader(String(name).toLowerCase());
+    return this;
+  }
+
+  /** Express: set(field, value) replaces; set({ field: value, ... }) sets each. */
+  set(field, value) {
+    if (field && typeof field === 'object') {
+      for (const [k, v] of Object.entries(field)) this.setHeader(k, v);
+      return this;
+    }
+    return this.setHeader(field, value);
+  }
+
+  /** Express: append(field, value) adds a value. */
+  append(field, value) {
+    return this.header(field, value);
+  }
+
+  /**
+   * Node: writeHead(status, [message], [headers]). The head goes out with the first
+   * write (or flushHeaders()); end() without writes sends a complete response.
+   */
+  writeHead(status, message, headers) {
+    if (typeof message !== 'string') headers = message;
+    if (this.initiated) return this;
+    this.status(status);
+    if (Array.isArray(headers)) {
+      // Either [[name, value], ...] or Node's flat [name, value, name, value].
+      if (Array.isArray(headers[0])) for (const [k, v] of headers) this.setHeader(k, v);
+      else for (let i = 0; i < headers.length; i += 2) this.setHeader(headers[i], headers[i + 1]);
+    } else if (headers) {
+      for (const [k, v] of Object.entries(headers)) if (v !== undefined) this.setHeader(k, v);
+    }
+    this._headWritten = true;
+    return this;
+  }
+
+  /** Node: sends the head now (what SSE code calls before its first event). */
+  flushHeaders() {
+    if (!this.initiated && !this.completed) this._startStream(false);
+  }
+
+  /** Express: status plus the status text as the body. */
+  sendStatus(code) {
+    this.status(code);
+    if (!this._hasHeader('content-type')) this.header('content-type', MIME.text);
+    return this.send(require('http').STATUS_CODES[code] || String(code));
+  }
+
+  /** Express: sets the Location header. */
+  location(url) {
+    return this.setHeader('location', url);
+  }
+
+  /** Node: true once the head is sent (or fixed by writeHead). */
+  get headersSent() {
+    return this.initiated || this._headWritten === true;
+  }
+
+  /** Node: true once end() was called (or the client left). */
+  get writableEnded() {
+    return this.completed;
+  }
+
+  get writableFinished() {
+    return this.completed && !this.aborted;
+  }
+
+  get statusMessage() {
+    return require('http').STATUS_CODES[this._status] || '';
+  }
+  set statusMessage(_) {
+    // The status line's text comes from the code; accepted for compatibility.
+  }
+
+  /** Node: the request this response answers. */
+  get req() {
+    return this._req;
   }
 
   // -- internals -------------------------------------------------------------

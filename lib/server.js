@@ -231,10 +231,10 @@ class Server extends Router {
     defaultError(req, res, err);
   }
 
-  _readBody(id) {
+  _readBody(id, limit = this._maxBody) {
     const pending = this._bodies.get(id);
     if (pending) return pending.promise;
-    if (!this._native.readBody(id, this._maxBody)) return Promise.resolve(Buffer.alloc(0));
+    if (!this._native.readBody(id, limit)) return Promise.resolve(Buffer.alloc(0));
     let resolve, reject;
     const promise = new Promise((a, b) => {
       resolve = a;

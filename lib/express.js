@@ -1,0 +1,293 @@
+'use strict';
+// The Express-style surface: `hyper()` makes an app whose routes, middleware stack,
+// error middleware and listen()/close() behave as Express's do, over the same native
+// Server. Routes are still matched in Rust; the stack order is kept here.
+
+const EventEmitter = require('events');
+const http = require('http');
+const querystring = require('querystring');
+const { Server } = require('./server');
+const { Router, METHODS, joinPath, underPath } = require('./router');
+const { httpError } = require('./errors');
+
+class App {
+  constructor(options) {
+    this._server = new Server(options);
+    this._server._expressDefaults = true;
+    this._stack = [];
+    this._routes = new Map();
+    this.locals = Object.create(null);
+    this.settings = Object.create(null);
+    this._server.set_not_found_handler((req, res) => this._run(undefined, req, res));
+    this._server._mountTarget = this;
+  }
+
+  /** `use([path], ...middleware | Router)`; `(err, req, res, next)` functions handle errors. */
+  use(...args) {
+    let path = '/';
+    if (typeof args[0] === 'string') path = args.shift();
+    for (const item of args.flat()) {
+      if (item instanceof Router) item._subscribe((record) => this._apply(record, path));
+      else if (item instanceof App) throw new TypeError('mounting an app inside an app is not supported; use hyper.Router()');
+      else if (typeof item === 'function') this._stack.push({ route: undefined, path, fn: item, handlesError: item.length === 4 });
+      else throw new TypeError(`app.use() requires a middleware function, got ${typeof item}`);
+    }
+    return this;
+  }
+
+  route(pattern) {
+    const chain = {};
+    for (const m of [...METHODS, 'all']) {
+      chain[m] = (...handlers) => {
+        this._addRoute(m === 'all' ? 'ANY' : m.toUpperCase(), pattern, handlers);
+        return chain;
+      };
+    }
+    return chain;
+  }
+
+  set(name, value) {
+    this.settings[name] = value;
+    return this;
+  }
+  enable(name) {
+    return this.set(name, true);
+  }
+  disable(name) {
+    return this.set(name, false);
+  }
+  enabled(name) {
+    return Boolean(this.settings[name]);
+  }
+  disabled(name) {
+    return !this.settings[name];
+  }
+
+  /**
+   * Express's listen: returns a server-like object at once (with close([callback]) and
+   * address()); `callback` runs once listening; a taken port emits 'error' on it.
+   */
+  listen(port, host, backlog, callback) {
+    const args = [port, host, backlog, callback];
+    callback = args.find((a) => typeof a === 'function');
+    host = typeof host === 'string' ? host : '0.0.0.0';
+    const handle = new ListenHandle(this._server, host);
+    if (callback) handle.once('listening', callback);
+    this._server.listen(Number(port) || 0, host).then(
+      () => handle.emit('listening'),
+      (err) => handle.emit('error', err),
+    );
+    return handle;
+  }
+
+  _addRoute(method, pattern, handlers) {
+    if (typeof pattern !== 'string') throw new TypeError('hyper-sse routes take string paths (regular expressions are not supported)');
+    pattern = expressPattern(pattern);
+    const fns = handlers.flat();
+    for (const f of fns) if (typeof f !== 'function') throw new TypeError(`${method} ${pattern}: route handlers must be functions`);
+    const key = `${method} ${pattern}`;
+    let route = this._routes.get(key);
+    if (!route) {
+      route = { handlers: [] };
+      this._routes.set(key, route);
+      this._stack.push({ route, path: pattern, fn: undefined, handlesError: false });
+      this._server._route(method, pattern, [(req, res) => this._run(route, req, res)]);
+    }
+    route.handlers.push(...fns);
+    return this;
+  }
+
+  _apply(record, prefix) {
+    if (record.kind === 'route') this._addRoute(record.method, joinPath(prefix, record.pattern), record.middlewares.concat(record.handler));
+    else if (record.kind === 'use') this.use(joinPath(prefix, record.path), record.fn);
+    else if (record.kind === 'mount') record.router._subscribe((r) => this._apply(r, joinPath(prefix, record.path)));
+  }
+
+  /** Runs the stack in order for a request that matched `matched` (or no route). */
+  _run(matched, req, res) {
+    const stack = this._stack;
+    let i = 0;
+    const next = (err) => {
+      if (err === 'route' || err === 'router') err = undefined;
+      if (res.completed) return;
+      while (i < stack.length) {
+        const layer = stack[i++];
+        if (layer.route) {
+          if (layer.route === matched && !err) return runRoute(layer.route.handlers, req, res, next);
+          continue;
+        }
+        if (!underPath(layer.path, req.path)) continue;
+        if (err ? layer.handlesError : !layer.handlesError) {
+          return call(err ? () => layer.fn(err, req, res, next) : () => layer.fn(req, res, next), next);
+        }
+      }
+      if (err) finalError(err, req, res);
+      else notFound(req, res);
+    };
+    next();
+  }
+}
+
+for (const m of METHODS) {
+  App.prototype[m] = function (pattern, ...handlers) {
+    // app.get('setting') reads a setting, as in Express.
+    if (m === 'get' && handlers.length === 0) return this.settings[pattern];
+    return this._addRoute(m.toUpperCase(), pattern, handlers);
+  };
+}
+App.prototype.all = function (pattern, ...handlers) {
+  return this._addRoute('ANY', pattern, handlers);
+};
+App.prototype.del = App.prototype.delete;
+
+function runRoute(handlers, req, res, done) {
+  let j = 0;
+  const next = (err) => {
+    if (err === 'route') return done();
+    if (err) return done(err);
+    if (j >= handlers.length) return done();
+    const h = handlers[j++];
+    call(() => h(req, res, next), next);
+  };
+  next();
+}
+
+/** Calls a handler; a throw or a rejected promise becomes next(err) (Express 5). */
+function call(fn, next) {
+  try {
+    const out = fn();
+    if (out && typeof out.then === 'function') out.then(undefined, (e) => next(e || new Error('rejected')));
+  } catch (e) {
+    next(e);
+  }
+}
+
+function notFound(req, res) {
+  const body = `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot ${escapeHtml(req.method)} ${escapeHtml(req.path)}</pre>\n</body>\n</html>\n`;
+  res.status(404).setHeader('content-type', 'text/html; charset=utf-8').send(body);
+}
+
+function finalError(err, req, res) {
+  if (res.headersSent && res.initiated) {
+    res.end();
+    return;
+  }
+  let status = Number(err && (err.status || err.statusCode));
+  if (!(status >= 400 && status <= 599)) status = 500;
+  if (status >= 500) console.error(err);
+  res._headers = [];
+  res.status(status).setHeader('content-type', 'text/html; charset=utf-8').send(`<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n<body>\n<pre>${escapeHtml(http.STATUS_CODES[status] || 'Error')}</pre>\n</body>\n</html>\n`);
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Express 5 wildcards: '/*splat' and '/{*splat}' become a trailing '*'. */
+function expressPattern(pattern) {
+  return pattern.replace(/\/\{?\*[A-Za-z0-9_]*\}?$/, '/*');
+}
+
+class ListenHandle extends EventEmitter {
+  constructor(server, host) {
+    super();
+    this._server = server;
+    this._host = host;
+  }
+  address() {
+    const port = this._server.port;
+    if (port === undefined) return null;
+    return { address: this._host, family: this._host.includes(':') ? 'IPv6' : 'IPv4', port };
+  }
+  get listening() {
+    return this._server.port !== undefined && !this._server._closing;
+  }
+  close(callback) {
+    this._server.close().then(() => {
+      this.emit('close');
+      if (typeof callback === 'function') callback();
+    });
+    return this;
+  }
+  /** Node's http.Server has these; connections are managed in Rust. */
+  setTimeout() {
+    return this;
+  }
+  ref() {
+    return this;
+  }
+  unref() {
+    return this;
+  }
+}
+
+// -- body parsers -------------------------------------------------------------
+
+const UNITS = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+function parseLimit(limit, fallback) {
+  if (limit === undefined || limit === null) return fallback;
+  if (typeof limit === 'number') return limit;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(String(limit));
+  if (!m) throw new TypeError(`invalid body size limit: ${limit}`);
+  return Math.floor(Number(m[1]) * UNITS[(m[2] || 'b').toLowerCase()]);
+}
+
+function typeMatcher(type) {
+  if (typeof type === 'function') return type;
+  const types = [].concat(type);
+  return (req) => {
+    const ct = String(req.get('content-type') || '').split(';')[0].trim().toLowerCase();
+    if (!ct) return false;
+    return types.some((t) => (t.startsWith('*/') ? ct.endsWith(t.slice(1)) : t.endsWith('/*') ? ct.startsWith(t.slice(0, -1)) : t.startsWith('+') ? ct.endsWith(t) : ct === t));
+  };
+}
+
+/** A body parser middleware: reads the body in Rust (up to `limit`), then `parse(text)`. */
+function bodyParser(options, defaults, parse) {
+  const limit = parseLimit(options.limit, 100 * 1024);
+  const matches = typeMatcher(options.type || defaults.type);
+  return function parser(req, res, next) {
+    if (req._bodyParsed || !matches(req)) return next();
+    req._bodyParsed = true;
+    req._server._readBody(req._id, limit).then(
+      (buf) => {
+        try {
+          req.body = parse(buf.toString('utf8'));
+        } catch (e) {
+          const err = httpError(400, e.message);
+          err.type = 'entity.parse.failed';
+          err.body = buf.toString('utf8');
+          return next(err);
+        }
+        next();
+      },
+      (err) => {
+        if (err.status === 413) err.type = 'entity.too.large';
+        next(err);
+      },
+    );
+  };
+}
+
+/** Express's `express.json()`: JSON bodies into `req.body`; 413 past `limit` (default '100kb'), 400 if malformed. */
+function json(options = {}) {
+  const strict = options.strict !== false;
+  return bodyParser(options, { type: 'application/json' }, (text) => {
+    if (text.length === 0) return {};
+    if (strict && !/^[\s\uFEFF]*[[{]/.test(text)) throw new SyntaxError('JSON body must be an object or an array');
+    return JSON.parse(text, options.reviver);
+  });
+}
+
+/** Express's `express.urlencoded()`: form bodies into `req.body`. */
+function urlencoded(options = {}) {
+  return bodyParser(options, { type: 'application/x-www-form-urlencoded' }, (text) => ({ ...querystring.parse(text) }));
+}
+
+/** Express's `express.text()`. */
+function text(options = {}) {
+  return bodyParser(options, { type: 'text/plain' }, (t) => t);
+}
+
+module.exports = { App, json, urlencoded, text };
