@@ -1,6 +1,13 @@
-// hyper-sse public types: HyperExpress's API over a Rust (tokio + hyper) HTTP/SSE server.
+// hyper-sse public types: HyperExpress's API (and Express's) over a Rust (tokio + hyper)
+// HTTP/SSE server. `require('hyper-sse')` is callable: `hyper()` makes an Express-style app.
 /// <reference types="node" />
 import { EventEmitter } from 'events';
+
+/** Express style: `const app = hyper()`. */
+declare function hyper(options?: hyper.ServerOptions): hyper.App;
+export = hyper;
+
+declare namespace hyper {
 
 export interface ServerOptions {
   /** Largest request body the body readers accept, in bytes; larger gives a 413 error. Default 256000. */
@@ -18,7 +25,8 @@ export interface CloseOptions {
   timeout?: number;
 }
 
-export type Handler = (req: Request, res: Response) => unknown;
+/** A route handler; `next` passes control on (Express style) and may be ignored. */
+export type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
 export type NextFunction = (err?: unknown) => void;
 export type Middleware = (req: Request, res: Response, next: NextFunction) => unknown;
 export type ErrorHandler = (req: Request, res: Response, err: Error) => unknown;
@@ -42,30 +50,36 @@ export interface RouteChain {
   all(...args: RouteArgs): RouteChain;
 }
 
-/**
- * Routes and middleware. Patterns: `/users/:id` (parameters of any name length),
- * `/files/*` (a trailing wildcard). The last function given is the handler.
- */
-export class Router {
-  constructor();
-  get(pattern: string, ...args: RouteArgs): this;
-  post(pattern: string, ...args: RouteArgs): this;
-  put(pattern: string, ...args: RouteArgs): this;
-  patch(pattern: string, ...args: RouteArgs): this;
-  delete(pattern: string, ...args: RouteArgs): this;
-  del(pattern: string, ...args: RouteArgs): this;
-  head(pattern: string, ...args: RouteArgs): this;
-  options(pattern: string, ...args: RouteArgs): this;
-  trace(pattern: string, ...args: RouteArgs): this;
+/** The route-registration methods shared by Server and Router. */
+export interface Routes<Self> {
+  get(pattern: string, ...args: RouteArgs): Self;
+  post(pattern: string, ...args: RouteArgs): Self;
+  put(pattern: string, ...args: RouteArgs): Self;
+  patch(pattern: string, ...args: RouteArgs): Self;
+  delete(pattern: string, ...args: RouteArgs): Self;
+  del(pattern: string, ...args: RouteArgs): Self;
+  head(pattern: string, ...args: RouteArgs): Self;
+  options(pattern: string, ...args: RouteArgs): Self;
+  trace(pattern: string, ...args: RouteArgs): Self;
   /** Every method. */
-  any(pattern: string, ...args: RouteArgs): this;
-  all(pattern: string, ...args: RouteArgs): this;
+  any(pattern: string, ...args: RouteArgs): Self;
+  all(pattern: string, ...args: RouteArgs): Self;
   /** `use([path], ...middlewares | Router)`: `path` matches itself and everything below it. */
-  use(...args: Array<string | Middleware | Middleware[] | Router | { middleware: Middleware }>): this;
+  use(...args: Array<string | Middleware | Middleware[] | Router | { middleware: Middleware }>): Self;
+  /** Express error middleware, `(err, req, res, next)`. */
+  use(...args: Array<string | ErrorMiddleware>): Self;
   route(pattern: string): RouteChain;
 }
 
-export class Server extends Router {
+/**
+ * Routes and middleware. Patterns: `/users/:id` (parameters of any name length),
+ * `/files/*` (a trailing wildcard). The last function given is the handler.
+ * `new Router()` (HyperExpress) and `Router()` (Express) both work.
+ */
+export interface Router extends Routes<Router> {}
+export const Router: { new (): Router; (): Router; readonly prototype: Router };
+
+export class Server {
   constructor(options?: ServerOptions);
   /** Binds and serves. Resolves with the bound port; rejects with an Error (code EADDRINUSE) when the port is taken. */
   listen(port: number | string, host?: string, callback?: (port: number) => void): Promise<number>;
@@ -82,6 +96,61 @@ export class Server extends Router {
   /** Open TCP connections right now. */
   readonly connections: number;
 }
+export interface Server extends Routes<Server> {}
+
+// -- Express style ------------------------------------------------------------
+
+/** Express error middleware: four parameters. */
+export type ErrorMiddleware = (err: any, req: Request, res: Response, next: NextFunction) => unknown;
+export type ExpressHandler = Middleware | Middleware[];
+
+/** What `app.listen()` returns, like Node's http.Server: 'listening', 'error' and 'close' events. */
+export interface ListenHandle extends EventEmitter {
+  address(): { address: string; family: string; port: number } | null;
+  readonly listening: boolean;
+  /** Ends open streams, lets in-flight requests finish, then calls back. */
+  close(callback?: () => void): this;
+}
+
+/** `hyper()`: an Express-style app over the same native server. */
+export interface App {
+  get(pattern: string, ...handlers: ExpressHandler[]): this;
+  /** `app.get(name)` reads a setting. */
+  get(setting: string): unknown;
+  post(pattern: string, ...handlers: ExpressHandler[]): this;
+  put(pattern: string, ...handlers: ExpressHandler[]): this;
+  patch(pattern: string, ...handlers: ExpressHandler[]): this;
+  delete(pattern: string, ...handlers: ExpressHandler[]): this;
+  head(pattern: string, ...handlers: ExpressHandler[]): this;
+  options(pattern: string, ...handlers: ExpressHandler[]): this;
+  all(pattern: string, ...handlers: ExpressHandler[]): this;
+  use(...args: Array<string | Middleware | Middleware[] | Router>): this;
+  use(...args: Array<string | ErrorMiddleware>): this;
+  route(pattern: string): Record<'get' | 'post' | 'put' | 'patch' | 'delete' | 'head' | 'options' | 'all', (...handlers: ExpressHandler[]) => unknown>;
+  listen(port: number | string, host?: string, callback?: () => void): ListenHandle;
+  listen(port: number | string, callback?: () => void): ListenHandle;
+  set(name: string, value: unknown): this;
+  enable(name: string): this;
+  disable(name: string): this;
+  enabled(name: string): boolean;
+  disabled(name: string): boolean;
+  locals: Record<string, unknown>;
+  settings: Record<string, unknown>;
+}
+
+export interface BodyParserOptions {
+  /** Largest body accepted: bytes, or a string such as '100kb' (default), '1mb'. Larger gives a 413 error. */
+  limit?: number | string;
+  /** Content types to parse (default: the parser's own), or a predicate. */
+  type?: string | string[] | ((req: Request) => boolean);
+}
+
+/** Express's `express.json()`: parses JSON bodies into `req.body`; malformed JSON gives a 400 error. */
+export function json(options?: BodyParserOptions & { strict?: boolean; reviver?: (key: string, value: unknown) => unknown }): Middleware;
+/** Express's `express.urlencoded()`: parses form bodies into `req.body`. */
+export function urlencoded(options?: BodyParserOptions & { extended?: boolean }): Middleware;
+/** Express's `express.text()`. */
+export function text(options?: BodyParserOptions): Middleware;
 
 export type ParsedQuery = Record<string, string | string[]>;
 
@@ -114,9 +183,30 @@ export class Request {
   /** Parsed JSON; an empty or malformed body gives `default_value` (default `{}`), or rejects (status 400) when it is falsy. */
   json<T = any>(default_value?: T): Promise<T>;
   urlencoded(): Promise<ParsedQuery>;
+  /** Set by body parsers such as `hyper.json()`. */
+  body: any;
+  /** Express: the URL as received. */
+  readonly originalUrl: string;
+  baseUrl: string;
+  /** The Host header without its port. */
+  readonly hostname: string | undefined;
+  readonly protocol: 'http';
+  readonly secure: false;
+  /** Node's socket, as SSE code uses it (timeouts and options are managed in Rust; these calls are accepted). */
+  readonly socket: SocketInfo;
+  readonly connection: SocketInfo;
   /** `'close'` follows the response's close (fires on disconnect and after a normal end). */
   on(event: 'close' | 'abort' | 'aborted' | 'finish', listener: (...args: any[]) => void): this;
   once(event: 'close' | 'abort' | 'aborted' | 'finish', listener: (...args: any[]) => void): this;
+}
+
+export interface SocketInfo {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly remoteFamily: 'IPv4' | 'IPv6';
+  setTimeout(ms?: number, callback?: () => void): this;
+  setNoDelay(noDelay?: boolean): this;
+  setKeepAlive(enable?: boolean, initialDelay?: number): this;
 }
 
 /** HyperExpress's `res.sse`: events are encoded per the WHATWG event-stream rules. */
@@ -171,8 +261,34 @@ export class Response extends EventEmitter {
   write(chunk: string | Buffer | Uint8Array, encoding?: BufferEncoding | ((err?: Error) => void), callback?: (err?: Error) => void): boolean;
   end(chunk?: string | Buffer | Uint8Array, encoding?: BufferEncoding): this;
   atomic(callback: () => void): this;
+  // Node / Express names
+  /** Replaces a header (an array sets several values). */
+  setHeader(name: string, value: string | number | readonly string[]): this;
+  getHeader(name: string): string | string[] | undefined;
+  getHeaders(): Record<string, string | string[]>;
+  getHeaderNames(): string[];
+  hasHeader(name: string): boolean;
+  removeHeader(name: string): this;
+  /** Express: set(field, value) or set({ field: value }); replaces. */
+  set(field: string, value: string | number | readonly string[]): this;
+  set(fields: Record<string, string | number | readonly string[]>): this;
+  append(field: string, value: string | readonly string[]): this;
+  /** Status and headers; the head goes out with the first write() or flushHeaders(). */
+  writeHead(status: number, message?: string, headers?: Record<string, string | number | readonly string[]> | Array<[string, string]> | string[]): this;
+  writeHead(status: number, headers?: Record<string, string | number | readonly string[]> | Array<[string, string]> | string[]): this;
+  /** Sends the head now (SSE code calls this before its first event). */
+  flushHeaders(): void;
+  sendStatus(code: number): this;
+  location(url: string): this;
+  redirect(status: number, url: string): this;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  statusMessage: string;
+  readonly req: Request;
   on(event: 'prepare' | 'finish' | 'close' | 'abort', listener: (req: Request, res: Response) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'prepare' | 'finish' | 'close' | 'abort', listener: (req: Request, res: Response) => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
 }
