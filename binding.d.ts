@@ -9,6 +9,20 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeChannel {
+  constructor(options?: NativeChannelOptions | undefined | null)
+  /** Encodes the event once and queues it to every subscriber. */
+  publish(id: string | undefined | null, event: string | undefined | null, data: string | Buffer, retry?: number | undefined | null): NativeDelivery
+  /**
+   * Subscribes request `id`'s open stream on `server`; replays what it missed after
+   * `last_event_id`. Returns the number replayed, or -1 if the stream is not open.
+   */
+  subscribe(server: NativeServer, id: number, lastEventId?: string | undefined | null): number
+  unsubscribe(server: NativeServer, id: number): boolean
+  get size(): number
+  close(): void
+}
+
 export declare class NativeServer {
   /** `on_batch(events)` receives the flat event arrays described in `bridge/events.rs`. */
   constructor(onBatch: (arg: Batch) => void, options?: NativeOptions | undefined | null)
@@ -31,6 +45,8 @@ export declare class NativeServer {
   release(): void
   /** Open connections (for tests and stats). */
   get connections(): number
+  /** Counters since the server started. */
+  stats(): NativeStats
   /** Request headers as `[name, value, ...]`, names lower-case, in arrival order. */
   requestHeaders(id: number): Array<string>
   /** The client's IP address, or "" once the exchange is over. */
@@ -48,7 +64,10 @@ export declare class NativeServer {
   respond(id: number, status: number, headers: Array<string>, body?: string | Buffer | undefined | null): boolean
   /** Sends the head and opens a streaming body; `sse` adds the event-stream headers. */
   startStream(id: number, status: number, headers: Array<string>, sse: boolean): boolean
-  /** Queues bytes on an open stream, as given. False if the client is gone. */
+  /**
+   * Queues bytes on an open stream, as given. False if the client is gone, or the
+   * stream is above its high-water mark (a `drain` event follows; nothing was lost).
+   */
   write(id: number, chunk: string | Buffer): boolean
   /** Ends an open stream, after `chunk` if given. */
   endStream(id: number, chunk?: string | Buffer | undefined | null): boolean
@@ -58,6 +77,20 @@ export declare class NativeServer {
   sseComment(id: number, text: string): boolean
   /** Queues a `retry:` hint. */
   sseRetry(id: number, ms: number): boolean
+  /** Sets an open stream's keep-alive comment interval (0 turns it off). */
+  setHeartbeat(id: number, ms: number): boolean
+}
+
+export interface NativeChannelOptions {
+  /** Events kept for Last-Event-ID replay (default 0). */
+  history?: number
+  /** `retry:` hint sent to each new subscriber, in ms. */
+  retry?: number
+}
+
+export interface NativeDelivery {
+  queued: number
+  dropped: number
 }
 
 export interface NativeOptions {
@@ -67,4 +100,22 @@ export interface NativeOptions {
   maxQueuedRequests?: number
   /** Time a client has to send a complete request head, in ms (default 30000). */
   headerTimeoutMs?: number
+  /** Unsent bytes per stream above which writes return false (default 65536). */
+  streamHighWaterMark?: number
+  /** Unsent bytes per stream past which the slow-client policy applies (default 1 MiB). */
+  streamMaxBuffer?: number
+  /** "disconnect" (default) or "drop". */
+  slowClient?: string
+  /** Keep-alive comment interval for idle SSE streams, ms (default 0: off). */
+  heartbeatMs?: number
+}
+
+export interface NativeStats {
+  connections: number
+  requests: number
+  streams: number
+  eventsSent: number
+  bytesWritten: number
+  slowClientDisconnects: number
+  eventsDropped: number
 }

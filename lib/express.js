@@ -46,6 +46,16 @@ class App {
     return chain;
   }
 
+  /** A broadcast channel (see Server.channel). */
+  channel(name, options) {
+    return this._server.channel(name, options);
+  }
+
+  /** Server counters (see Server.stats). */
+  stats() {
+    return this._server.stats();
+  }
+
   set(name, value) {
     this.settings[name] = value;
     return this;

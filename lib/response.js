@@ -61,22 +61,18 @@ class Response extends EventEmitter {
    * earlier value. Throws on a CR/LF/NUL or an invalid name.
    */
   header(name, value, overwrite) {
-    if (overwrite) this._removeHeader(String(name).toLowerCase());
-    if (Array.isArray(value)) {
-      for (const v of value) this.header(name, v);
-      return this;
-    }
-    value = String(value);
-    checkHeader(name, value);
-    this._headers.push(name, value);
+    const values = Array.isArray(value) ? value.map(String) : [String(value)];
+    // Check everything first: a rejected call changes nothing.
+    for (const v of values) checkHeader(name, v);
+    if (overwrite) this._removeHeader(name.toLowerCase());
+    for (const v of values) this._headers.push(name, v);
     return this;
   }
 
   /** Sets content-type from a short name ('json', 'html', ...) or a full MIME type. */
   type(mime) {
     const value = MIME[mime] || MIME[String(mime).replace(/^\./, '')] || String(mime);
-    this._removeHeader('content-type');
-    return this.header('content-type', value);
+    return this.header('content-type', value, true);
   }
 
   /** Sends the whole response. Returns this. */
@@ -177,8 +173,7 @@ class Response extends EventEmitter {
 
   /** Node: replaces a header (an array value sets several). */
   setHeader(name, value) {
-    this._removeHeader(String(name).toLowerCase());
-    return this.header(name, value);
+    return this.header(name, value, true);
   }
 
   /** Node: a header's value by case-insensitive name (an array if set several times). */

@@ -7,6 +7,7 @@ const { Router, joinPath, underPath } = require('./router');
 const { Request } = require('./request');
 const { Response } = require('./response');
 const { httpError } = require('./errors');
+const { Channel } = require('./channel');
 
 // Event layout shared with src/bridge/events.rs.
 const STRIDE = 6;
@@ -14,6 +15,7 @@ const EV_REQUEST = 0;
 const EV_CLOSE = 1;
 const EV_BODY = 2;
 const EV_CLOSED = 3;
+const EV_DRAIN = 4;
 const UNMATCHED = 0xffffffff;
 
 const NO_NAMES = [];
@@ -26,6 +28,10 @@ class Server extends Router {
    * @param {number} [options.threads] tokio worker threads (default 1)
    * @param {number} [options.max_queued_requests] requests waiting for JS before 503s
    * @param {number} [options.header_timeout_ms] time allowed to send a request head
+   * @param {number} [options.stream_high_water_mark] unsent bytes per stream above which writes return false (default 65536)
+   * @param {number} [options.stream_max_buffer] unsent bytes per stream past which the slow-client policy applies (default 1 MiB)
+   * @param {'disconnect'|'drop'} [options.slow_client] what happens past stream_max_buffer (default 'disconnect')
+   * @param {number} [options.heartbeat_ms] keep-alive comment interval for idle SSE streams (default 0: off)
    */
   constructor(options = {}) {
     super();
@@ -44,7 +50,12 @@ class Server extends Router {
       threads: options.threads,
       maxQueuedRequests: options.max_queued_requests,
       headerTimeoutMs: options.header_timeout_ms,
+      streamHighWaterMark: options.stream_high_water_mark,
+      streamMaxBuffer: options.stream_max_buffer,
+      slowClient: options.slow_client,
+      heartbeatMs: options.heartbeat_ms,
     });
+    this._channels = new Map();
     this._subscribe((record) => this._apply(record, '/', []));
   }
 
@@ -56,6 +67,21 @@ class Server extends Router {
   /** Open TCP connections right now. */
   get connections() {
     return this._native.connections;
+  }
+
+  /** Counters: connections, requests, open streams, events and bytes written, slow clients. */
+  stats() {
+    return this._native.stats();
+  }
+
+  /** The channel called `name`, made on first use with `options` ({ history, retry }). */
+  channel(name, options) {
+    let ch = this._channels.get(name);
+    if (!ch) {
+      ch = new Channel({ ...options, name });
+      this._channels.set(name, ch);
+    }
+    return ch;
   }
 
   set_error_handler(handler) {
@@ -156,6 +182,11 @@ class Server extends Router {
           case EV_CLOSED:
             this._onClosed();
             break;
+          case EV_DRAIN: {
+            const res = this._live.get(batch[i + 1]);
+            if (res !== undefined) res.emit('drain');
+            break;
+          }
         }
       } catch (err) {
         // A throwing event listener is the user's bug: surface it as Node would,

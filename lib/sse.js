@@ -41,6 +41,20 @@ class SSEventStream {
     return this._write((native, rid) => native.sseRetry(rid, ms));
   }
 
+  /**
+   * Writes a keep-alive comment whenever the stream has been idle for `ms` (a Rust
+   * timer, no JS timer per client); 0 turns it off. Opens the stream if needed.
+   */
+  heartbeat(ms) {
+    if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) throw new RangeError(`Invalid heartbeat: ${ms} (expected a non-negative integer of milliseconds)`);
+    return this._write((native, rid) => native.setHeartbeat(rid, ms));
+  }
+
+  /** The Last-Event-ID the client sent when it (re)connected, or undefined. */
+  get last_event_id() {
+    return this._res._req.get('last-event-id');
+  }
+
   /** Ends the stream. */
   close() {
     const res = this._res;

@@ -4,11 +4,14 @@
 //! - `server/`  accept loop (`listener`), per-request service (`service`), routes
 //!              (`router`), shared state and shutdown phases (`state`).
 //! - `http/`    the per-request record JS drives (`exchange`), response heads checked
-//!              at the boundary (`head`), response bodies and the guard that turns the
-//!              end of an exchange into one `close` event (`body`).
+//!              at the boundary (`head`), the bounded queue behind each stream with the
+//!              slow-client policy (`stream`), response bodies, heartbeats and the guard
+//!              that turns the end of an exchange into one `close` event (`body`).
 //! - `sse/`     the only SSE encoder (`encode`).
+//! - `broadcast/` channels: publish once to many streams, replay history (`channel`).
 //! - `bridge/`  the JS <-> Rust crossing: batched events to JS (`events`), the
-//!              `NativeServer` class and its synchronous operations (`native_server`).
+//!              `NativeServer` class and its synchronous operations (`native_server`),
+//!              `NativeChannel` (`native_channel`).
 //!
 //! The crossing in short: a request is routed in Rust, recorded under an id, and
 //! queued; one threadsafe-function call carries every queued event to JS as one
@@ -16,6 +19,7 @@
 //! the waiting hyper task over a oneshot, stream bytes over a channel.
 
 pub mod bridge;
+pub mod broadcast;
 pub mod http;
 pub mod server;
 pub mod sse;

@@ -7,6 +7,7 @@
 //!   close:   [1, id, aborted, _, _, _]
 //!   body:    [2, id, Buffer | undefined, error status, error message, _]
 //!   closed:  [3, ...]             (the server finished shutting down)
+//!   drain:   [4, id, ...]         (a stream's backlog fell back under its high-water mark)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -23,6 +24,7 @@ pub enum Event {
   Close { id: u64, aborted: bool },
   Body { id: u64, result: Result<Bytes, (u32, String)> },
   Closed,
+  Drain { id: u64 },
 }
 
 /// The JS callback that receives batches. Weak: it never keeps Node alive by itself;
@@ -116,6 +118,10 @@ impl ToNapiValue for Batch {
           }
         }
         Event::Closed => arr.set(at, 3u32)?,
+        Event::Drain { id } => {
+          arr.set(at, 4u32)?;
+          arr.set(at + 1, id as f64)?;
+        }
       }
     }
     Array::to_napi_value(raw_env, arr)

@@ -1,3 +1,4 @@
 //! The JS <-> Rust crossing: batched events to JS, synchronous operations from JS.
 pub mod events;
+pub mod native_channel;
 pub mod native_server;

@@ -19,6 +19,7 @@ use napi_derive::napi;
 use super::events::{Batch, Event};
 use crate::http::body::ResponseBody;
 use crate::http::head;
+use crate::http::stream::{Pushed, SlowClient, StreamLimits};
 use crate::server::listener::accept_loop;
 use crate::server::state::{Limits, Phase, ServerState};
 use crate::sse::encode::{encode_comment, encode_event, encode_retry, Event as SseEvent};
@@ -32,6 +33,25 @@ pub struct NativeOptions {
   pub max_queued_requests: Option<u32>,
   /// Time a client has to send a complete request head, in ms (default 30000).
   pub header_timeout_ms: Option<u32>,
+  /// Unsent bytes per stream above which writes return false (default 65536).
+  pub stream_high_water_mark: Option<u32>,
+  /// Unsent bytes per stream past which the slow-client policy applies (default 1 MiB).
+  pub stream_max_buffer: Option<u32>,
+  /// "disconnect" (default) or "drop".
+  pub slow_client: Option<String>,
+  /// Keep-alive comment interval for idle SSE streams, ms (default 0: off).
+  pub heartbeat_ms: Option<u32>,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+  pub connections: u32,
+  pub requests: f64,
+  pub streams: f64,
+  pub events_sent: f64,
+  pub bytes_written: f64,
+  pub slow_client_disconnects: f64,
+  pub events_dropped: f64,
 }
 
 #[napi]
@@ -58,7 +78,18 @@ impl NativeServer {
   #[napi(constructor)]
   pub fn new(on_batch: Function<'_, Batch, ()>, options: Option<NativeOptions>) -> Result<Self> {
     let o = options.unwrap_or_default();
-    let limits = Limits { header_read_timeout: Duration::from_millis(o.header_timeout_ms.unwrap_or(30_000).max(1) as u64) };
+    let policy = match o.slow_client.as_deref() {
+      None | Some("disconnect") => SlowClient::Disconnect,
+      Some("drop") => SlowClient::Drop,
+      Some(other) => return Err(err(format!("slow_client must be \"disconnect\" or \"drop\", not {other:?}"))),
+    };
+    let high_water = o.stream_high_water_mark.unwrap_or(64 * 1024) as usize;
+    let max_buffer = (o.stream_max_buffer.unwrap_or(1024 * 1024) as usize).max(high_water);
+    let limits = Limits {
+      header_read_timeout: Duration::from_millis(o.header_timeout_ms.unwrap_or(30_000).max(1) as u64),
+      stream: StreamLimits { high_water, max_buffer, policy },
+      heartbeat_ms: o.heartbeat_ms.unwrap_or(0),
+    };
     let state = ServerState::new(o.max_queued_requests.unwrap_or(65_536).max(1) as usize, limits);
     let weak = Arc::downgrade(&state);
     let wake = on_batch
@@ -151,6 +182,21 @@ impl NativeServer {
   #[napi(getter)]
   pub fn connections(&self) -> u32 {
     self.state.open_connections() as u32
+  }
+
+  /// Counters since the server started.
+  #[napi]
+  pub fn stats(&self) -> NativeStats {
+    let s = self.state.stats.snapshot();
+    NativeStats {
+      connections: self.state.open_connections() as u32,
+      requests: s.requests as f64,
+      streams: s.streams_open as f64,
+      events_sent: s.events_sent as f64,
+      bytes_written: s.bytes_written as f64,
+      slow_client_disconnects: s.slow_disconnects as f64,
+      events_dropped: s.events_dropped as f64,
+    }
   }
 
   /// Request headers as `[name, value, ...]`, names lower-case, in arrival order.
@@ -248,7 +294,7 @@ impl NativeServer {
     self
       .state
       .exchanges
-      .start_stream(id, move || {
+      .start_stream(id, self.state.new_stream(), move || {
         let mut b = Response::builder().status(status);
         if let Some(h) = b.headers_mut() {
           *h = headers;
@@ -258,10 +304,11 @@ impl NativeServer {
       .map_err(|e| Error::from_reason(e.to_string()))
   }
 
-  /// Queues bytes on an open stream, as given. False if the client is gone.
+  /// Queues bytes on an open stream, as given. False if the client is gone, or the
+  /// stream is above its high-water mark (a `drain` event follows; nothing was lost).
   #[napi]
   pub fn write(&self, id: i64, chunk: Either<String, Buffer>) -> bool {
-    self.state.exchanges.write(id as u64, chunk_bytes(chunk))
+    accepted(self.state.exchanges.write(id as u64, chunk_bytes(chunk)))
   }
 
   /// Ends an open stream, after `chunk` if given.
@@ -274,18 +321,36 @@ impl NativeServer {
   #[napi(catch_unwind)]
   pub fn sse_send(&self, id: i64, event_id: Option<String>, event: Option<String>, data: String, retry: Option<u32>) -> bool {
     let bytes = encode_event(&SseEvent { id: event_id.as_deref(), event: event.as_deref(), data: &data, retry });
-    self.state.exchanges.write(id as u64, bytes)
+    accepted(self.state.exchanges.stream(id as u64).map_or(Pushed::Closed, |q| q.push_event(bytes)))
   }
 
   /// Queues an SSE comment (one `:` line per line of `text`).
   #[napi(catch_unwind)]
   pub fn sse_comment(&self, id: i64, text: String) -> bool {
-    self.state.exchanges.write(id as u64, encode_comment(&text))
+    accepted(self.state.exchanges.write(id as u64, encode_comment(&text)))
   }
 
   /// Queues a `retry:` hint.
   #[napi]
   pub fn sse_retry(&self, id: i64, ms: u32) -> bool {
-    self.state.exchanges.write(id as u64, encode_retry(ms))
+    accepted(self.state.exchanges.write(id as u64, encode_retry(ms)))
   }
+
+  /// Sets an open stream's keep-alive comment interval (0 turns it off).
+  #[napi]
+  pub fn set_heartbeat(&self, id: i64, ms: u32) -> bool {
+    self.state.exchanges.stream(id as u64).map(|q| q.set_heartbeat(ms)).is_some()
+  }
+}
+
+impl NativeServer {
+  /// The queue of request `id`'s open stream, for channels.
+  pub fn stream_of(&self, id: u64) -> Option<std::sync::Arc<crate::http::stream::StreamQueue>> {
+    self.state.exchanges.stream(id)
+  }
+}
+
+/// What a write returns to JS: true only if queued below the high-water mark.
+fn accepted(p: Pushed) -> bool {
+  matches!(p, Pushed::Queued { below_high_water: true })
 }

@@ -1,20 +1,34 @@
 //! Response bodies handed to hyper, and the guard that turns the end of an exchange
 //! (normal or a vanished client) into exactly one `close` event for JS.
 
-use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 
+use super::stream::{StreamQueue, Take};
 use crate::bridge::events::Event;
 use crate::server::state::ServerState;
 
-/// Most bytes one socket write gathers from a stream's queue.
-const COALESCE_LIMIT: usize = 64 * 1024;
+/// The keep-alive comment a heartbeat writes on an idle stream.
+const HEARTBEAT: &[u8] = b":\n\n";
+
+/// Why a streaming body stopped early: the client was too slow and was cut off.
+#[derive(Debug)]
+pub struct SlowClientCutOff;
+
+impl std::fmt::Display for SlowClientCutOff {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.write_str("client fell too far behind; disconnected")
+  }
+}
+
+impl std::error::Error for SlowClientCutOff {}
 
 pub struct ResponseBody {
   kind: Kind,
@@ -25,7 +39,7 @@ pub struct ResponseBody {
 
 enum Kind {
   Full(Option<Bytes>),
-  Stream(mpsc::UnboundedReceiver<Bytes>),
+  Stream { queue: Arc<StreamQueue>, heartbeat: Option<(u32, Pin<Box<Sleep>>)> },
 }
 
 impl ResponseBody {
@@ -37,12 +51,12 @@ impl ResponseBody {
     Self::full(Bytes::new())
   }
 
-  pub fn stream(rx: mpsc::UnboundedReceiver<Bytes>) -> Self {
-    Self { kind: Kind::Stream(rx), guard: None }
+  pub fn stream(queue: Arc<StreamQueue>) -> Self {
+    Self { kind: Kind::Stream { queue, heartbeat: None }, guard: None }
   }
 
   pub fn is_stream(&self) -> bool {
-    matches!(self.kind, Kind::Stream(_))
+    matches!(self.kind, Kind::Stream { .. })
   }
 
   pub fn attach_guard(&mut self, guard: CloseGuard) {
@@ -52,41 +66,57 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
   type Data = Bytes;
-  type Error = Infallible;
+  type Error = SlowClientCutOff;
 
-  fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+  fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, SlowClientCutOff>>> {
     let this = self.get_mut();
-    match &mut this.kind {
-      Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-      Kind::Stream(rx) => match rx.poll_recv(cx) {
-        Poll::Ready(Some(first)) => {
-          // Everything already queued goes out in the same write.
-          let mut more = match rx.try_recv() {
-            Ok(next) => next,
-            Err(_) => return Poll::Ready(Some(Ok(Frame::data(first)))),
-          };
-          let mut buf = BytesMut::with_capacity(first.len() + more.len());
-          buf.extend_from_slice(&first);
-          loop {
-            buf.extend_from_slice(&more);
-            if buf.len() >= COALESCE_LIMIT {
-              break;
-            }
-            match rx.try_recv() {
-              Ok(next) => more = next,
-              Err(_) => break,
-            }
+    let (queue, heartbeat) = match &mut this.kind {
+      Kind::Full(b) => return Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+      Kind::Stream { queue, heartbeat } => (queue, heartbeat),
+    };
+    match queue.poll_take(cx) {
+      Poll::Ready(Take::Data { bytes, drained }) => {
+        if let Some(g) = this.guard.as_ref() {
+          g.state.stats.written(bytes.len() as u64);
+          if drained {
+            g.state.events.push(Event::Drain { id: g.id });
           }
-          Poll::Ready(Some(Ok(Frame::data(buf.freeze()))))
         }
-        Poll::Ready(None) => {
-          if let Some(g) = this.guard.as_mut() {
-            g.finished = true;
+        if let Some((ms, sleep)) = heartbeat.as_mut() {
+          sleep.as_mut().reset(Instant::now() + Duration::from_millis(*ms as u64));
+        }
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+      }
+      Poll::Ready(Take::End) => {
+        if let Some(g) = this.guard.as_mut() {
+          g.finished = true;
+        }
+        Poll::Ready(None)
+      }
+      Poll::Ready(Take::Kill) => Poll::Ready(Some(Err(SlowClientCutOff))),
+      Poll::Pending => {
+        // Idle: a Rust timer writes the keep-alive comment; no JS timer per client.
+        let ms = queue.heartbeat_ms();
+        if ms == 0 {
+          *heartbeat = None;
+          return Poll::Pending;
+        }
+        let every = Duration::from_millis(ms as u64);
+        match heartbeat {
+          Some((current, _)) if *current == ms => {}
+          _ => *heartbeat = Some((ms, Box::pin(tokio::time::sleep(every)))),
+        }
+        let (_, sleep) = heartbeat.as_mut().expect("armed above");
+        if sleep.as_mut().poll(cx).is_ready() {
+          sleep.as_mut().reset(Instant::now() + every);
+          let _ = sleep.as_mut().poll(cx);
+          if let Some(g) = this.guard.as_ref() {
+            g.state.stats.written(HEARTBEAT.len() as u64);
           }
-          Poll::Ready(None)
+          return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(HEARTBEAT)))));
         }
-        Poll::Pending => Poll::Pending,
-      },
+        Poll::Pending
+      }
     }
   }
 
@@ -97,7 +127,16 @@ impl Body for ResponseBody {
   fn size_hint(&self) -> SizeHint {
     match &self.kind {
       Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-      Kind::Stream(_) => SizeHint::default(),
+      Kind::Stream { .. } => SizeHint::default(),
+    }
+  }
+}
+
+impl Drop for ResponseBody {
+  fn drop(&mut self) {
+    // Whatever hyper did with us, later writes must see a closed stream.
+    if let Kind::Stream { queue, .. } = &self.kind {
+      queue.close();
     }
   }
 }

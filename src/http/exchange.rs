@@ -8,17 +8,20 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Response};
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::body::ResponseBody;
+use super::stream::{Pushed, StreamQueue};
 
 pub enum Reply {
   Pending(oneshot::Sender<Response<ResponseBody>>),
-  Streaming(mpsc::UnboundedSender<Bytes>),
+  Streaming(Arc<StreamQueue>),
   Ended,
 }
 
@@ -57,21 +60,21 @@ impl Exchanges {
   /// Ends every open stream (server shutdown): each one's body finishes cleanly.
   pub fn end_all_streams(&self) {
     for ex in self.map.lock().values_mut() {
-      if matches!(ex.reply, Reply::Streaming(_)) {
+      if let Reply::Streaming(q) = &ex.reply {
+        q.end();
         ex.reply = Reply::Ended;
       }
     }
   }
 
-  /// Sends a head with a streaming body. Returns false if the client is gone or the
-  /// exchange already answered.
-  pub fn start_stream(&self, id: u64, head: impl FnOnce() -> hyper::http::response::Builder) -> Result<bool, hyper::http::Error> {
+  /// Sends a head with a streaming body fed by `queue`. Returns false if the client is
+  /// gone or the exchange already answered.
+  pub fn start_stream(&self, id: u64, queue: Arc<StreamQueue>, head: impl FnOnce() -> hyper::http::response::Builder) -> Result<bool, hyper::http::Error> {
     let mut map = self.map.lock();
     let Some(ex) = map.get_mut(&id) else { return Ok(false) };
     let Reply::Pending(_) = ex.reply else { return Ok(false) };
-    let (tx, rx) = mpsc::unbounded_channel();
-    let resp = head().body(ResponseBody::stream(rx))?;
-    let Reply::Pending(reply) = std::mem::replace(&mut ex.reply, Reply::Streaming(tx)) else { unreachable!() };
+    let resp = head().body(ResponseBody::stream(queue.clone()))?;
+    let Reply::Pending(reply) = std::mem::replace(&mut ex.reply, Reply::Streaming(queue)) else { unreachable!() };
     ex.watched = true;
     if reply.send(resp).is_err() {
       map.remove(&id);
@@ -80,24 +83,37 @@ impl Exchanges {
     Ok(true)
   }
 
-  /// Queues bytes on an open stream.
-  pub fn write(&self, id: u64, bytes: Bytes) -> bool {
-    let map = self.map.lock();
-    match map.get(&id).map(|ex| &ex.reply) {
-      Some(Reply::Streaming(tx)) => tx.send(bytes).is_ok(),
-      _ => false,
+  /// The queue of an open stream (to subscribe it to a channel, or tune it).
+  pub fn stream(&self, id: u64) -> Option<Arc<StreamQueue>> {
+    match self.map.lock().get(&id).map(|ex| &ex.reply) {
+      Some(Reply::Streaming(q)) => Some(q.clone()),
+      _ => None,
     }
   }
 
-  /// Ends an open stream, after `last` if given.
-  pub fn end_stream(&self, id: u64, last: Option<Bytes>) -> bool {
-    let mut map = self.map.lock();
-    let Some(ex) = map.get_mut(&id) else { return false };
-    let Reply::Streaming(tx) = std::mem::replace(&mut ex.reply, Reply::Ended) else { return false };
-    match last {
-      Some(b) if !b.is_empty() => tx.send(b).is_ok(),
-      _ => !tx.is_closed(),
+  /// Queues bytes on an open stream.
+  pub fn write(&self, id: u64, bytes: Bytes) -> Pushed {
+    // Clone the queue out so the table lock is not held while pushing.
+    match self.stream(id) {
+      Some(q) => q.push(bytes),
+      None => Pushed::Closed,
     }
+  }
+
+  /// Ends an open stream, after `last` if given. False if the client is gone.
+  pub fn end_stream(&self, id: u64, last: Option<Bytes>) -> bool {
+    let queue = {
+      let mut map = self.map.lock();
+      let Some(ex) = map.get_mut(&id) else { return false };
+      let Reply::Streaming(q) = std::mem::replace(&mut ex.reply, Reply::Ended) else { return false };
+      q
+    };
+    let ok = match last {
+      Some(b) => !matches!(queue.push(b), Pushed::Closed),
+      None => queue.is_open(),
+    };
+    queue.end();
+    ok
   }
 
   /// Answers a pending exchange in one piece and forgets it.

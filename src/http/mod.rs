@@ -1,4 +1,6 @@
-//! HTTP exchanges: the per-request record, response heads from JS, response bodies.
+//! HTTP exchanges: the per-request record, response heads from JS, response bodies and
+//! the bounded queue behind each stream.
 pub mod body;
 pub mod exchange;
 pub mod head;
+pub mod stream;

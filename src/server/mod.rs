@@ -3,3 +3,4 @@ pub mod listener;
 pub mod router;
 pub mod service;
 pub mod state;
+pub mod stats;

@@ -26,6 +26,7 @@ pub async fn handle(state: Arc<ServerState>, remote: SocketAddr, req: Request<In
     None => return Ok(plain(StatusCode::NOT_FOUND, "")),
   };
 
+  state.stats.request();
   let id = state.next_id();
   let (reply, replied) = oneshot::channel();
   let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();

@@ -8,8 +8,10 @@ use parking_lot::RwLock;
 use tokio::sync::{watch, Notify};
 
 use super::router::Router;
+use super::stats::Stats;
 use crate::bridge::events::EventQueue;
 use crate::http::exchange::Exchanges;
+use crate::http::stream::{StreamLimits, StreamQueue};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Phase {
@@ -22,6 +24,9 @@ pub enum Phase {
 
 pub struct Limits {
   pub header_read_timeout: Duration,
+  pub stream: StreamLimits,
+  /// Default keep-alive comment interval for new streams, in ms (0 = off).
+  pub heartbeat_ms: u32,
 }
 
 pub struct ServerState {
@@ -31,6 +36,7 @@ pub struct ServerState {
   /// Unmatched requests go to JS (a not-found handler or global middleware exists).
   pub dispatch_unmatched: AtomicBool,
   pub limits: Limits,
+  pub stats: Arc<Stats>,
   pub phase: watch::Sender<Phase>,
   next_id: AtomicU64,
   connections: AtomicUsize,
@@ -45,11 +51,17 @@ impl ServerState {
       router: RwLock::new(Router::default()),
       dispatch_unmatched: AtomicBool::new(false),
       limits,
+      stats: Arc::new(Stats::default()),
       phase: watch::Sender::new(Phase::Running),
       next_id: AtomicU64::new(1),
       connections: AtomicUsize::new(0),
       connections_gone: Notify::new(),
     })
+  }
+
+  /// A queue for a new streaming response, with this server's limits.
+  pub fn new_stream(&self) -> Arc<StreamQueue> {
+    StreamQueue::new(self.limits.stream, self.limits.heartbeat_ms, self.stats.clone())
   }
 
   pub fn next_id(&self) -> u64 {

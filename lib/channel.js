@@ -1,0 +1,75 @@
+'use strict';
+// Channels: one publish reaches every subscribed stream. Encoding and fan-out happen
+// in Rust (src/broadcast/channel.rs): one call per publish, whatever the subscriber count.
+
+const { NativeChannel } = require('./native');
+
+class Channel {
+  /**
+   * @param {object} [options]
+   * @param {number} [options.history] events kept for Last-Event-ID replay (default 0)
+   * @param {number} [options.retry] `retry:` hint (ms) sent to each new subscriber
+   */
+  constructor(options = {}) {
+    const history = options.history ?? 0;
+    if (!Number.isInteger(history) || history < 0) throw new RangeError(`Channel history must be a non-negative integer, got ${history}`);
+    if (options.retry !== undefined && (!Number.isInteger(options.retry) || options.retry < 0)) throw new RangeError(`Channel retry must be a non-negative integer of ms, got ${options.retry}`);
+    this._native = new NativeChannel({ history, retry: options.retry });
+    this.name = options.name;
+  }
+
+  /**
+   * Puts an open SSE response into the channel (opening its stream if needed). Events
+   * after `last_event_id` (default: the request's Last-Event-ID header) still in the
+   * history are replayed first. Returns the number replayed, or -1 if the client is gone.
+   */
+  subscribe(res, last_event_id) {
+    res = responseOf(res);
+    if (!res.initiated) {
+      if (res.sse) res.sse.open();
+      else res._startStream(true);
+    }
+    if (last_event_id === undefined) last_event_id = res._req.get('last-event-id');
+    return this._native.subscribe(res._server._native, res._id, last_event_id === undefined ? undefined : String(last_event_id));
+  }
+
+  unsubscribe(res) {
+    res = responseOf(res);
+    return this._native.unsubscribe(res._server._native, res._id);
+  }
+
+  /**
+   * publish(data) or publish({ id, event, data, retry }). `data` may be a string, a
+   * Buffer or any JSON value (serialised once). Returns how many subscribers got it.
+   */
+  publish(message) {
+    let id, event, data, retry;
+    if (message !== null && typeof message === 'object' && !Buffer.isBuffer(message) && 'data' in message) {
+      ({ id, event, data, retry } = message);
+    } else {
+      data = message;
+    }
+    if (retry !== undefined && (!Number.isInteger(retry) || retry < 0)) throw new RangeError(`retry must be a non-negative integer of ms, got ${retry}`);
+    if (typeof data !== 'string' && !Buffer.isBuffer(data)) data = data === undefined ? '' : JSON.stringify(data);
+    const d = this._native.publish(id === undefined || id === null ? undefined : String(id), event === undefined || event === null ? undefined : String(event), data, retry);
+    return d.queued;
+  }
+
+  /** Live subscribers. */
+  get size() {
+    return this._native.size;
+  }
+
+  /** Forgets all subscribers and refuses further publishes; their streams stay open. */
+  close() {
+    this._native.close();
+  }
+}
+
+function responseOf(x) {
+  if (x && x._res && x._res._server) return x._res; // res.sse
+  if (x && x._server && typeof x._id === 'number') return x;
+  throw new TypeError('subscribe() expects a response (res) or its res.sse stream');
+}
+
+module.exports = { Channel };

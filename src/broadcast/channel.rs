@@ -1,0 +1,248 @@
+//! A channel: publish once, and the same encoded bytes are queued to every
+//! subscriber's stream, with a bounded history for Last-Event-ID replay.
+//!
+//! `publish` takes plain Rust values and touches no JS, so a channel can be fed by
+//! JS (`Channel.publish`) or by any other source (a broker subscription, for channels
+//! shared across processes through Redis Pub/Sub) through the same path.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::http::stream::{Pushed, StreamQueue};
+use crate::sse::encode::{encode_event, encode_retry, Event};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChannelOptions {
+  /// Events kept for replay (0 = none).
+  pub history: usize,
+  /// `retry:` hint sent to each new subscriber.
+  pub retry: Option<u32>,
+}
+
+/// One event as published.
+pub struct Publish<'a> {
+  pub id: Option<&'a str>,
+  pub event: Option<&'a str>,
+  pub data: &'a str,
+  pub retry: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+  /// Subscribers the event was queued for.
+  pub queued: u32,
+  /// Subscribers that were too far behind to take it (slow-client policy "drop").
+  pub dropped: u32,
+}
+
+struct Stored {
+  /// Position in the channel's sequence (monotonic).
+  seq: u64,
+  id: Option<String>,
+  bytes: Bytes,
+}
+
+struct Inner {
+  subscribers: Vec<Arc<StreamQueue>>,
+  history: VecDeque<Stored>,
+  next_seq: u64,
+  closed: bool,
+}
+
+pub struct Channel {
+  options: ChannelOptions,
+  inner: Mutex<Inner>,
+}
+
+impl Channel {
+  pub fn new(options: ChannelOptions) -> Self {
+    Self { options, inner: Mutex::new(Inner { subscribers: Vec::new(), history: VecDeque::new(), next_seq: 1, closed: false }) }
+  }
+
+  /// Encodes `ev` once and queues the same bytes to every subscriber. Without an id,
+  /// a channel that keeps history numbers its events (1, 2, ...) so clients can resume.
+  pub fn publish(&self, ev: &Publish<'_>) -> Delivery {
+    let mut inner = self.inner.lock();
+    if inner.closed {
+      return Delivery::default();
+    }
+    let seq = inner.next_seq;
+    inner.next_seq += 1;
+    let generated;
+    let id = match ev.id {
+      Some(id) => Some(id),
+      None if self.options.history > 0 => {
+        generated = seq.to_string();
+        Some(generated.as_str())
+      }
+      None => None,
+    };
+    let bytes = encode_event(&Event { id, event: ev.event, data: ev.data, retry: ev.retry });
+    if self.options.history > 0 {
+      if inner.history.len() == self.options.history {
+        inner.history.pop_front();
+      }
+      inner.history.push_back(Stored { seq, id: id.map(|s| strip_id(s)), bytes: bytes.clone() });
+    }
+    let mut delivery = Delivery::default();
+    // Subscribers whose stream is over leave here, by themselves.
+    inner.subscribers.retain(|q| match q.push_event(bytes.clone()) {
+      Pushed::Queued { .. } => {
+        delivery.queued += 1;
+        true
+      }
+      Pushed::Dropped => {
+        delivery.dropped += 1;
+        true
+      }
+      Pushed::Closed => false,
+    });
+    delivery
+  }
+
+  /// Adds a stream. Events after `last_event_id` still in the history are queued
+  /// first, in order; done under the channel lock so no publish can slip between
+  /// replay and live events (no gap, no duplicate). Returns the events replayed.
+  pub fn subscribe(&self, queue: Arc<StreamQueue>, last_event_id: Option<&str>) -> Option<u32> {
+    let mut inner = self.inner.lock();
+    if inner.closed || !queue.is_open() {
+      return None;
+    }
+    if inner.subscribers.iter().any(|q| Arc::ptr_eq(q, &queue)) {
+      return Some(0);
+    }
+    if let Some(ms) = self.options.retry {
+      queue.push(encode_retry(ms));
+    }
+    let mut replayed = 0;
+    if let Some(last) = last_event_id {
+      for stored in replay_after(&inner.history, &strip_id(last)) {
+        if matches!(queue.push_event(stored.bytes.clone()), Pushed::Queued { .. }) {
+          replayed += 1;
+        }
+      }
+    }
+    inner.subscribers.push(queue);
+    Some(replayed)
+  }
+
+  pub fn unsubscribe(&self, queue: &Arc<StreamQueue>) -> bool {
+    let mut inner = self.inner.lock();
+    let before = inner.subscribers.len();
+    inner.subscribers.retain(|q| !Arc::ptr_eq(q, queue));
+    inner.subscribers.len() != before
+  }
+
+  /// Live subscribers (streams that ended are forgotten here too).
+  pub fn size(&self) -> usize {
+    let mut inner = self.inner.lock();
+    inner.subscribers.retain(|q| q.is_open());
+    inner.subscribers.len()
+  }
+
+  /// Forgets every subscriber and refuses further publishes; the streams stay open.
+  pub fn close(&self) {
+    let mut inner = self.inner.lock();
+    inner.closed = true;
+    inner.subscribers.clear();
+    inner.history.clear();
+  }
+}
+
+/// The id as it will read on the wire (CR, LF and NUL removed), for matching what a
+/// client sends back in Last-Event-ID.
+fn strip_id(id: &str) -> String {
+  id.chars().filter(|c| !matches!(c, '\r' | '\n' | '\0')).collect()
+}
+
+/// Events after `last`: after its position if it is in the history; everything kept
+/// if it is one of our generated numbers older than the history (some were lost to
+/// the bound); nothing if it is unknown (it may be newer than what we keep).
+fn replay_after<'a>(history: &'a VecDeque<Stored>, last: &str) -> impl Iterator<Item = &'a Stored> {
+  let start = match history.iter().rposition(|s| s.id.as_deref() == Some(last)) {
+    Some(i) => i + 1,
+    None => match (last.parse::<u64>(), history.front()) {
+      (Ok(n), Some(first)) if n < first.seq => 0,
+      _ => history.len(),
+    },
+  };
+  history.iter().skip(start)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::http::stream::{SlowClient, StreamLimits, Take};
+  use crate::server::stats::Stats;
+  use std::task::{Context, Poll, Waker};
+
+  fn stream() -> Arc<StreamQueue> {
+    StreamQueue::new(StreamLimits { high_water: 1 << 20, max_buffer: 1 << 22, policy: SlowClient::Disconnect }, 0, Arc::new(Stats::default()))
+  }
+
+  fn drain(q: &StreamQueue) -> String {
+    match q.poll_take(&mut Context::from_waker(Waker::noop())) {
+      Poll::Ready(Take::Data { bytes, .. }) => String::from_utf8(bytes.to_vec()).unwrap(),
+      _ => String::new(),
+    }
+  }
+
+  fn publish(c: &Channel, data: &str) -> Delivery {
+    c.publish(&Publish { id: None, event: None, data, retry: None })
+  }
+
+  #[test]
+  fn same_bytes_to_every_subscriber() {
+    let c = Channel::new(ChannelOptions::default());
+    let (a, b) = (stream(), stream());
+    c.subscribe(a.clone(), None);
+    c.subscribe(b.clone(), None);
+    assert_eq!(publish(&c, "x\ny"), Delivery { queued: 2, dropped: 0 });
+    assert_eq!(drain(&a), "data: x\ndata: y\n\n");
+    assert_eq!(drain(&b), "data: x\ndata: y\n\n");
+  }
+
+  #[test]
+  fn replays_exactly_the_missed_events() {
+    let c = Channel::new(ChannelOptions { history: 3, retry: Some(500) });
+    for d in ["a", "b", "c", "d"] {
+      publish(&c, d);
+    }
+    let q = stream();
+    assert_eq!(c.subscribe(q.clone(), Some("2")), Some(2));
+    assert_eq!(drain(&q), "retry: 500\n\nid: 3\ndata: c\n\nid: 4\ndata: d\n\n");
+    // Older than the history: everything kept (the gap is the bound's).
+    let q = stream();
+    assert_eq!(c.subscribe(q.clone(), Some("1")), Some(3));
+    // Unknown or current id: nothing.
+    let q = stream();
+    assert_eq!(c.subscribe(q.clone(), Some("4")), Some(0));
+    assert_eq!(c.subscribe(stream(), Some("zzz")), Some(0));
+  }
+
+  #[test]
+  fn given_ids_are_matched_as_sent() {
+    let c = Channel::new(ChannelOptions { history: 10, retry: None });
+    c.publish(&Publish { id: Some("a\nb"), event: Some("e"), data: "1", retry: None });
+    c.publish(&Publish { id: Some("c"), event: None, data: "2", retry: None });
+    let q = stream();
+    assert_eq!(c.subscribe(q.clone(), Some("ab")), Some(1));
+    assert_eq!(drain(&q), "id: c\ndata: 2\n\n");
+  }
+
+  #[test]
+  fn closed_streams_leave_by_themselves() {
+    let c = Channel::new(ChannelOptions::default());
+    let (a, b) = (stream(), stream());
+    c.subscribe(a.clone(), None);
+    c.subscribe(b.clone(), None);
+    b.close();
+    assert_eq!(publish(&c, "x"), Delivery { queued: 1, dropped: 0 });
+    assert_eq!(c.size(), 1);
+    assert!(c.unsubscribe(&a));
+    assert_eq!(c.size(), 0);
+  }
+}

@@ -1,0 +1,2 @@
+//! Fan-out in Rust: channels with replay history.
+pub mod channel;

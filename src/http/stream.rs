@@ -1,0 +1,277 @@
+//! The queue behind one streaming response: JS writes, SSE sends and channel
+//! publishes push bytes here; the response body drains everything queued in one
+//! socket write. It also holds the slow-client policy: unsent bytes are bounded.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+
+use crate::server::stats::Stats;
+
+/// What to do with a client whose unsent bytes pass `max_buffer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowClient {
+  /// Disconnect it (its `abort` and `close` fire). The default: memory stays bounded
+  /// and the client can reconnect with Last-Event-ID.
+  Disconnect,
+  /// Keep it, but drop what does not fit.
+  Drop,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct StreamLimits {
+  /// Above this many unsent bytes, writes report backpressure (return false).
+  pub high_water: usize,
+  /// Past this many unsent bytes the slow-client policy applies.
+  pub max_buffer: usize,
+  pub policy: SlowClient,
+}
+
+/// Result of queueing bytes on a stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+  /// Queued; `below_high_water` is false when the writer should wait for `drain`.
+  Queued { below_high_water: bool },
+  /// Not queued: the client is too far behind (policy `Drop`).
+  Dropped,
+  /// Not queued: the stream has ended or the client is gone (or was just disconnected).
+  Closed,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+  Open,
+  /// No more writes; what is queued still goes out, then the body ends.
+  Ending,
+  /// The client was cut off (slow) or went away: nothing more goes out.
+  Dead,
+}
+
+struct Inner {
+  queue: VecDeque<Bytes>,
+  queued_bytes: usize,
+  state: State,
+  waker: Option<Waker>,
+  /// A writer saw backpressure; tell it when the queue drops to the high-water mark.
+  drain_wanted: bool,
+  /// The body was told to fail (slow client) on its next poll.
+  killed: bool,
+}
+
+pub struct StreamQueue {
+  inner: Mutex<Inner>,
+  limits: StreamLimits,
+  /// Idle keep-alive comment interval in ms (0 = off); read by the body on each poll.
+  heartbeat_ms: AtomicU32,
+  stats: Arc<Stats>,
+}
+
+/// What the body gets from the queue.
+pub enum Take {
+  /// Bytes to write; `drained` when the queue just fell back under the high-water mark
+  /// after a writer saw backpressure.
+  Data { bytes: Bytes, drained: bool },
+  /// Ended normally: finish the body.
+  End,
+  /// Cut off (slow client): fail the body so the connection closes.
+  Kill,
+}
+
+/// Most bytes gathered into one write.
+const COALESCE_LIMIT: usize = 256 * 1024;
+
+impl StreamQueue {
+  pub fn new(limits: StreamLimits, heartbeat_ms: u32, stats: Arc<Stats>) -> Arc<Self> {
+    stats.streams_opened();
+    Arc::new(Self {
+      inner: Mutex::new(Inner { queue: VecDeque::new(), queued_bytes: 0, state: State::Open, waker: None, drain_wanted: false, killed: false }),
+      limits,
+      heartbeat_ms: AtomicU32::new(heartbeat_ms),
+      stats,
+    })
+  }
+
+  pub fn push(&self, bytes: Bytes) -> Pushed {
+    if bytes.is_empty() {
+      let inner = self.inner.lock();
+      return if inner.state == State::Open { Pushed::Queued { below_high_water: inner.queued_bytes <= self.limits.high_water } } else { Pushed::Closed };
+    }
+    let waker;
+    let result;
+    {
+      let mut inner = self.inner.lock();
+      if inner.state != State::Open {
+        return Pushed::Closed;
+      }
+      if inner.queued_bytes + bytes.len() > self.limits.max_buffer {
+        match self.limits.policy {
+          SlowClient::Drop => {
+            self.stats.dropped();
+            return Pushed::Dropped;
+          }
+          SlowClient::Disconnect => {
+            inner.state = State::Dead;
+            inner.killed = true;
+            inner.queue.clear();
+            inner.queued_bytes = 0;
+            self.stats.slow_disconnect();
+            waker = inner.waker.take();
+            result = Pushed::Closed;
+          }
+        }
+      } else {
+        inner.queued_bytes += bytes.len();
+        inner.queue.push_back(bytes);
+        let below = inner.queued_bytes <= self.limits.high_water;
+        if !below {
+          inner.drain_wanted = true;
+        }
+        waker = inner.waker.take();
+        result = Pushed::Queued { below_high_water: below };
+      }
+    }
+    if let Some(w) = waker {
+      w.wake();
+    }
+    result
+  }
+
+  /// `push` for one SSE event, counted in the server's stats.
+  pub fn push_event(&self, bytes: Bytes) -> Pushed {
+    let pushed = self.push(bytes);
+    if matches!(pushed, Pushed::Queued { .. }) {
+      self.stats.events(1);
+    }
+    pushed
+  }
+
+  /// No more writes: the body ends after what is queued.
+  pub fn end(&self) {
+    let waker = {
+      let mut inner = self.inner.lock();
+      if inner.state == State::Open {
+        inner.state = State::Ending;
+      }
+      inner.waker.take()
+    };
+    if let Some(w) = waker {
+      w.wake();
+    }
+  }
+
+  /// The body is gone (client left or finished): writers get `Closed` from now on.
+  pub fn close(&self) {
+    let mut inner = self.inner.lock();
+    inner.state = State::Dead;
+    inner.queue.clear();
+    inner.queued_bytes = 0;
+  }
+
+  pub fn is_open(&self) -> bool {
+    self.inner.lock().state == State::Open
+  }
+
+  pub fn set_heartbeat(&self, ms: u32) {
+    self.heartbeat_ms.store(ms, Ordering::Relaxed);
+    if let Some(w) = self.inner.lock().waker.take() {
+      w.wake();
+    }
+  }
+
+  pub fn heartbeat_ms(&self) -> u32 {
+    self.heartbeat_ms.load(Ordering::Relaxed)
+  }
+
+  /// Takes everything queued (up to COALESCE_LIMIT) as one chunk.
+  pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Take> {
+    let mut inner = self.inner.lock();
+    if inner.killed {
+      return Poll::Ready(Take::Kill);
+    }
+    if let Some(first) = inner.queue.pop_front() {
+      let bytes = if inner.queue.is_empty() || first.len() >= COALESCE_LIMIT {
+        first
+      } else {
+        let mut buf = BytesMut::with_capacity(inner.queued_bytes.min(COALESCE_LIMIT));
+        buf.extend_from_slice(&first);
+        while let Some(next) = inner.queue.front() {
+          if buf.len() + next.len() > COALESCE_LIMIT {
+            break;
+          }
+          buf.extend_from_slice(next);
+          inner.queue.pop_front();
+        }
+        buf.freeze()
+      };
+      inner.queued_bytes -= bytes.len();
+      let drained = inner.drain_wanted && inner.queued_bytes <= self.limits.high_water;
+      if drained {
+        inner.drain_wanted = false;
+      }
+      return Poll::Ready(Take::Data { bytes, drained });
+    }
+    match inner.state {
+      State::Open => {
+        inner.waker = Some(cx.waker().clone());
+        Poll::Pending
+      }
+      State::Ending | State::Dead => Poll::Ready(Take::End),
+    }
+  }
+}
+
+impl Drop for StreamQueue {
+  fn drop(&mut self) {
+    self.stats.streams_closed();
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::task::Waker;
+
+  fn queue(high_water: usize, max_buffer: usize, policy: SlowClient) -> Arc<StreamQueue> {
+    StreamQueue::new(StreamLimits { high_water, max_buffer, policy }, 0, Arc::new(Stats::default()))
+  }
+
+  fn take(q: &StreamQueue) -> Poll<Take> {
+    q.poll_take(&mut Context::from_waker(Waker::noop()))
+  }
+
+  #[test]
+  fn coalesces_and_reports_backpressure_then_drain() {
+    let q = queue(4, 100, SlowClient::Disconnect);
+    assert_eq!(q.push(Bytes::from_static(b"ab")), Pushed::Queued { below_high_water: true });
+    assert_eq!(q.push(Bytes::from_static(b"cde")), Pushed::Queued { below_high_water: false });
+    match take(&q) {
+      Poll::Ready(Take::Data { bytes, drained }) => {
+        assert_eq!(&bytes[..], b"abcde");
+        assert!(drained);
+      }
+      _ => panic!("expected data"),
+    }
+    assert!(matches!(take(&q), Poll::Pending));
+    q.end();
+    assert!(matches!(take(&q), Poll::Ready(Take::End)));
+    assert_eq!(q.push(Bytes::from_static(b"x")), Pushed::Closed);
+  }
+
+  #[test]
+  fn slow_client_is_cut_off_or_dropped() {
+    let q = queue(4, 8, SlowClient::Disconnect);
+    q.push(Bytes::from_static(b"12345678"));
+    assert_eq!(q.push(Bytes::from_static(b"9")), Pushed::Closed);
+    assert!(matches!(take(&q), Poll::Ready(Take::Kill)));
+
+    let q = queue(4, 8, SlowClient::Drop);
+    q.push(Bytes::from_static(b"12345678"));
+    assert_eq!(q.push(Bytes::from_static(b"9")), Pushed::Dropped);
+    assert!(matches!(take(&q), Poll::Ready(Take::Data { .. })));
+    assert_eq!(q.stats.snapshot().events_dropped, 1);
+  }
+}
