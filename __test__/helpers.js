@@ -63,7 +63,8 @@ function rawClient(port) {
       const fn = typeof test === 'string' ? (d) => d.includes(test) : test;
       if (fn(data)) return Promise.resolve(data);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out waiting; received so far:\n${data}`)), ms);
+        const tail = () => (data.length > 600 ? `...(${data.length - 600} bytes)...${data.slice(-600)}` : data);
+        const timer = setTimeout(() => reject(new Error(`timed out waiting; received so far:\n${tail()}`)), ms);
         waiters.push({ test: fn, resolve: (d) => (clearTimeout(timer), resolve(d)) });
       });
     },

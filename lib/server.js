@@ -71,7 +71,16 @@ class Server extends Router {
 
   /** Counters: connections, requests, open streams, events and bytes written, slow clients. */
   stats() {
-    return this._native.stats();
+    const s = this._native.stats();
+    return {
+      connections: s.connections,
+      requests: s.requests,
+      streams: s.streams,
+      events_sent: s.eventsSent,
+      bytes_written: s.bytesWritten,
+      slow_client_disconnects: s.slowClientDisconnects,
+      events_dropped: s.eventsDropped,
+    };
   }
 
   /** The channel called `name`, made on first use with `options` ({ history, retry }). */

@@ -294,7 +294,7 @@ impl NativeServer {
     self
       .state
       .exchanges
-      .start_stream(id, self.state.new_stream(), move || {
+      .start_stream(id, |conn| self.state.new_stream(conn), move || {
         let mut b = Response::builder().status(status);
         if let Some(h) = b.headers_mut() {
           *h = headers;

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::body::ResponseBody;
-use super::stream::{Pushed, StreamQueue};
+use super::stream::{ConnectionKill, Pushed, StreamQueue};
 
 pub enum Reply {
   Pending(oneshot::Sender<Response<ResponseBody>>),
@@ -33,6 +33,8 @@ pub struct Exchange {
   pub reply: Reply,
   /// JS wants to hear when this exchange ends (close/abort listeners, streams).
   pub watched: bool,
+  /// Cuts this request's connection off (a stream whose client is too slow).
+  pub connection: Arc<ConnectionKill>,
 }
 
 #[derive(Default)]
@@ -69,10 +71,16 @@ impl Exchanges {
 
   /// Sends a head with a streaming body fed by `queue`. Returns false if the client is
   /// gone or the exchange already answered.
-  pub fn start_stream(&self, id: u64, queue: Arc<StreamQueue>, head: impl FnOnce() -> hyper::http::response::Builder) -> Result<bool, hyper::http::Error> {
+  pub fn start_stream(
+    &self,
+    id: u64,
+    new_queue: impl FnOnce(Arc<ConnectionKill>) -> Arc<StreamQueue>,
+    head: impl FnOnce() -> hyper::http::response::Builder,
+  ) -> Result<bool, hyper::http::Error> {
     let mut map = self.map.lock();
     let Some(ex) = map.get_mut(&id) else { return Ok(false) };
     let Reply::Pending(_) = ex.reply else { return Ok(false) };
+    let queue = new_queue(ex.connection.clone());
     let resp = head().body(ResponseBody::stream(queue.clone()))?;
     let Reply::Pending(reply) = std::mem::replace(&mut ex.reply, Reply::Streaming(queue)) else { unreachable!() };
     ex.watched = true;

@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use crate::server::stats::Stats;
 
@@ -62,8 +63,27 @@ struct Inner {
   killed: bool,
 }
 
+/// Lets a stream cut its whole connection off. Needed because a client that never
+/// reads stalls hyper's socket writes, and then hyper never polls the body again to
+/// see it fail: the connection task itself must drop the connection.
+#[derive(Default)]
+pub struct ConnectionKill {
+  notify: Notify,
+}
+
+impl ConnectionKill {
+  pub fn kill(&self) {
+    self.notify.notify_one();
+  }
+
+  pub async fn killed(&self) {
+    self.notify.notified().await
+  }
+}
+
 pub struct StreamQueue {
   inner: Mutex<Inner>,
+  connection: Arc<ConnectionKill>,
   limits: StreamLimits,
   /// Idle keep-alive comment interval in ms (0 = off); read by the body on each poll.
   heartbeat_ms: AtomicU32,
@@ -85,9 +105,10 @@ pub enum Take {
 const COALESCE_LIMIT: usize = 256 * 1024;
 
 impl StreamQueue {
-  pub fn new(limits: StreamLimits, heartbeat_ms: u32, stats: Arc<Stats>) -> Arc<Self> {
+  pub fn new(limits: StreamLimits, heartbeat_ms: u32, stats: Arc<Stats>, connection: Arc<ConnectionKill>) -> Arc<Self> {
     stats.streams_opened();
     Arc::new(Self {
+      connection,
       inner: Mutex::new(Inner { queue: VecDeque::new(), queued_bytes: 0, state: State::Open, waker: None, drain_wanted: false, killed: false }),
       limits,
       heartbeat_ms: AtomicU32::new(heartbeat_ms),
@@ -119,6 +140,7 @@ impl StreamQueue {
             inner.queue.clear();
             inner.queued_bytes = 0;
             self.stats.slow_disconnect();
+            self.connection.kill();
             waker = inner.waker.take();
             result = Pushed::Closed;
           }
@@ -236,7 +258,7 @@ mod tests {
   use std::task::Waker;
 
   fn queue(high_water: usize, max_buffer: usize, policy: SlowClient) -> Arc<StreamQueue> {
-    StreamQueue::new(StreamLimits { high_water, max_buffer, policy }, 0, Arc::new(Stats::default()))
+    StreamQueue::new(StreamLimits { high_water, max_buffer, policy }, 0, Arc::new(Stats::default()), Arc::default())
   }
 
   fn take(q: &StreamQueue) -> Poll<Take> {

@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::service::handle;
 use super::state::{Phase, ServerState};
+use crate::http::stream::ConnectionKill;
 
 pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
   let mut phase = state.phase.subscribe();
@@ -36,10 +37,12 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
   let _ = stream.set_nodelay(true);
   let mut phase = state.phase.subscribe();
   let svc_state = state.clone();
+  let kill = Arc::new(ConnectionKill::default());
+  let svc_kill = kill.clone();
   let conn = http1::Builder::new()
     .timer(TokioTimer::new())
     .header_read_timeout(state.limits.header_read_timeout)
-    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(svc_state.clone(), remote, req)));
+    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(svc_state.clone(), remote, svc_kill.clone(), req)));
   tokio::pin!(conn);
   let mut current = *phase.borrow_and_update();
   loop {
@@ -50,6 +53,8 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
     }
     tokio::select! {
       _ = conn.as_mut() => return,
+      // A stream's client fell too far behind: drop the connection outright.
+      _ = kill.killed() => return,
       changed = phase.changed() => {
         if changed.is_err() {
           return;

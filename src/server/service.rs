@@ -16,8 +16,14 @@ use super::state::ServerState;
 use crate::bridge::events::Event;
 use crate::http::body::{CloseGuard, ResponseBody};
 use crate::http::exchange::{Exchange, Reply};
+use crate::http::stream::ConnectionKill;
 
-pub async fn handle(state: Arc<ServerState>, remote: SocketAddr, req: Request<Incoming>) -> Result<Response<ResponseBody>, Infallible> {
+pub async fn handle(
+  state: Arc<ServerState>,
+  remote: SocketAddr,
+  connection: Arc<ConnectionKill>,
+  req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
   let (parts, body) = req.into_parts();
   let matched = state.router.read().find(&parts.method, parts.uri.path());
   let (route, params) = match matched {
@@ -37,6 +43,7 @@ pub async fn handle(state: Arc<ServerState>, remote: SocketAddr, req: Request<In
     body: Some(body),
     reply: Reply::Pending(reply),
     watched: false,
+    connection,
   });
   // From here on, however this future ends (answered, client gone, server closing),
   // the guard ends the exchange exactly once.

@@ -11,7 +11,7 @@ use super::router::Router;
 use super::stats::Stats;
 use crate::bridge::events::EventQueue;
 use crate::http::exchange::Exchanges;
-use crate::http::stream::{StreamLimits, StreamQueue};
+use crate::http::stream::{ConnectionKill, StreamLimits, StreamQueue};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Phase {
@@ -60,8 +60,8 @@ impl ServerState {
   }
 
   /// A queue for a new streaming response, with this server's limits.
-  pub fn new_stream(&self) -> Arc<StreamQueue> {
-    StreamQueue::new(self.limits.stream, self.limits.heartbeat_ms, self.stats.clone())
+  pub fn new_stream(&self, connection: Arc<ConnectionKill>) -> Arc<StreamQueue> {
+    StreamQueue::new(self.limits.stream, self.limits.heartbeat_ms, self.stats.clone(), connection)
   }
 
   pub fn next_id(&self) -> u64 {
