@@ -497,3 +497,14 @@ test('percent-encoded paths reach the route with the raw path and decoded params
   assert.match(c.data, /^HTTP\/1\.1 200/);
   assert.deepEqual(JSON.parse(body), { n: 'Jürgen X', path: '/name/J%C3%BCrgen%20X' });
 });
+
+test('a router mounted on two servers still reaches the second when the first refuses a route', async (t) => {
+  const router = new hyper.Router();
+  const a = await serve(t, (s) => s.get('/m/c', (req, res) => res.send('a-own')));
+  const b = await serve(t, () => {});
+  a.server.use('/m', router);
+  b.server.use('/m', router);
+  assert.throws(() => router.get('/c', (req, res) => res.send('from-router')), /conflicts/);
+  assert.equal((await request(b.port, { path: '/m/c' })).body, 'from-router');
+  assert.equal((await request(a.port, { path: '/m/c' })).body, 'a-own');
+});

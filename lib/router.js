@@ -60,7 +60,16 @@ class Router {
 
   _add(record) {
     this._records.push(record);
-    for (const forward of this._mounts) forward(record);
+    // Every place this router is mounted gets the record, even if one refuses it.
+    let failure;
+    for (const forward of this._mounts) {
+      try {
+        forward(record);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure) throw failure;
   }
 
   /** Replays every record, present and future, into `forward`. */
