@@ -18,6 +18,69 @@ export interface ServerOptions {
   max_queued_requests?: number;
   /** Milliseconds a client has to send a complete request head before it is disconnected. Default 30000. */
   header_timeout_ms?: number;
+  /** Unsent bytes per stream above which `write()`/`sse.send()` return false (a 'drain' follows). Default 65536. */
+  stream_high_water_mark?: number;
+  /** Unsent bytes per stream past which the slow-client policy applies. Default 1 MiB. */
+  stream_max_buffer?: number;
+  /** Past `stream_max_buffer`: 'disconnect' the client (default; its 'abort' and 'close' fire) or 'drop' what does not fit. */
+  slow_client?: 'disconnect' | 'drop';
+  /** Keep-alive comment (`:`) interval for idle SSE streams, in ms, written by Rust timers. Default 0 (off). */
+  heartbeat_ms?: number;
+}
+
+export interface ServerStats {
+  /** Open TCP connections. */
+  connections: number;
+  /** Requests received. */
+  requests: number;
+  /** Streaming responses open now. */
+  streams: number;
+  /** SSE events queued to clients (a channel publish counts once per subscriber). */
+  events_sent: number;
+  /** Body bytes handed to sockets for streams. */
+  bytes_written: number;
+  /** Clients disconnected for falling past `stream_max_buffer`. */
+  slow_client_disconnects: number;
+  /** Events not queued because a client was too far behind (`slow_client: 'drop'`). */
+  events_dropped: number;
+}
+
+export interface ChannelOptions {
+  /** Events kept for Last-Event-ID replay. Default 0. Without given ids, such a channel numbers its events 1, 2, ... */
+  history?: number;
+  /** `retry:` hint (ms) sent to each new subscriber. */
+  retry?: number;
+}
+
+export interface ChannelMessage {
+  id?: string | number;
+  event?: string;
+  /** A string, a Buffer, or any JSON value (serialised once). */
+  data: unknown;
+  retry?: number;
+}
+
+/**
+ * Publish once, reach every subscriber: the event is encoded once in Rust and the same
+ * bytes are queued to each subscribed stream, with no JS per client.
+ */
+export class Channel {
+  constructor(options?: ChannelOptions & { name?: string });
+  readonly name: string | undefined;
+  /**
+   * Adds an SSE response (HyperExpress `res` or `res.sse`, or an Express-style `res`),
+   * opening its stream if needed. Events after `last_event_id` (default: the request's
+   * Last-Event-ID header) still in the history are replayed first, in order. Returns
+   * how many were replayed, or -1 if the client is gone.
+   */
+  subscribe(res: Response | SSEventStream, last_event_id?: string): number;
+  unsubscribe(res: Response | SSEventStream): boolean;
+  /** Returns how many subscribers the event was queued for. */
+  publish(message: ChannelMessage | string | Buffer | number | boolean | object): number;
+  /** Live subscribers (disconnected ones leave by themselves). */
+  readonly size: number;
+  /** Forgets every subscriber and refuses further publishes; the streams stay open. */
+  close(): void;
 }
 
 export interface CloseOptions {
@@ -91,6 +154,9 @@ export class Server {
   close(options?: CloseOptions): Promise<void>;
   set_error_handler(handler: ErrorHandler): void;
   set_not_found_handler(handler: Handler): void;
+  /** The channel called `name`, made on first use with `options`. */
+  channel(name: string, options?: ChannelOptions): Channel;
+  stats(): ServerStats;
   /** The bound port once listening. */
   readonly port: number | undefined;
   /** Open TCP connections right now. */
@@ -136,6 +202,8 @@ export interface App {
   disabled(name: string): boolean;
   locals: Record<string, unknown>;
   settings: Record<string, unknown>;
+  channel(name: string, options?: ChannelOptions): Channel;
+  stats(): ServerStats;
 }
 
 export interface BodyParserOptions {
@@ -226,6 +294,10 @@ export class SSEventStream {
   comment(text?: string): boolean;
   /** Tells the client how long to wait before reconnecting, in milliseconds. */
   retry(ms: number): boolean;
+  /** Keep-alive comments whenever the stream has been idle for `ms` (Rust timer); 0 turns them off. */
+  heartbeat(ms: number): boolean;
+  /** The Last-Event-ID the client sent when it (re)connected. */
+  readonly last_event_id: string | undefined;
   /** Ends the stream. False if it had already ended. */
   close(): boolean;
   /** True while the stream is open and the client connected. */
@@ -234,7 +306,8 @@ export class SSEventStream {
 
 /**
  * Events: 'prepare' (before the head is sent; headers still mutable), 'finish' (body
- * handed over), 'close' (always last, exactly once), 'abort' (the client left first).
+ * handed over), 'close' (always last, exactly once), 'abort' (the client left first),
+ * 'drain' (a stream that reported backpressure is back under its high-water mark).
  */
 export class Response extends EventEmitter {
   /** Status and head sent. */
@@ -257,7 +330,10 @@ export class Response extends EventEmitter {
   json(body: unknown): this;
   html(body: string): this;
   redirect(url: string): this;
-  /** Streams a chunk (sending the head first). False once the client is gone. */
+  /**
+   * Streams a chunk (sending the head first). False once the client is gone, or while
+   * the stream is above its high-water mark: the chunk is still queued, and 'drain' follows.
+   */
   write(chunk: string | Buffer | Uint8Array, encoding?: BufferEncoding | ((err?: Error) => void), callback?: (err?: Error) => void): boolean;
   end(chunk?: string | Buffer | Uint8Array, encoding?: BufferEncoding): this;
   atomic(callback: () => void): this;
@@ -286,7 +362,7 @@ export class Response extends EventEmitter {
   readonly writableFinished: boolean;
   statusMessage: string;
   readonly req: Request;
-  on(event: 'prepare' | 'finish' | 'close' | 'abort', listener: (req: Request, res: Response) => void): this;
+  on(event: 'prepare' | 'finish' | 'close' | 'abort' | 'drain', listener: (req: Request, res: Response) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'prepare' | 'finish' | 'close' | 'abort', listener: (req: Request, res: Response) => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
