@@ -33,11 +33,11 @@ export declare class NativeServer {
   /** Binds and starts serving; returns the bound port. Throws if the address is taken. */
   listen(port: number, host: string): number
   /**
-   * Starts shutting down: stop accepting, end streams, let in-flight requests finish
-   * for up to `timeout_ms`, then drop what remains. A `closed` event follows (only for
-   * a server that listened).
+   * Starts shutting down: stop accepting, end streams (after `final_event`, if given),
+   * let in-flight requests finish for up to `timeout_ms`, then drop what remains. A
+   * `closed` event follows (only for a server that listened).
    */
-  close(timeoutMs: number): void
+  close(timeoutMs: number, finalEvent?: NativeEvent | undefined | null): void
   /**
    * Frees the runtime and the JS callback once the `closed` event arrived; after
    * this nothing of the server keeps Node alive.
@@ -93,6 +93,14 @@ export interface NativeDelivery {
   dropped: number
 }
 
+/** One SSE event as JS describes it. */
+export interface NativeEvent {
+  id?: string
+  event?: string
+  data: string
+  retry?: number
+}
+
 export interface NativeOptions {
   /** tokio worker threads (default 1: the JS thread needs the other core). */
   threads?: number
@@ -108,6 +116,12 @@ export interface NativeOptions {
   slowClient?: string
   /** Keep-alive comment interval for idle SSE streams, ms (default 0: off). */
   heartbeatMs?: number
+  /** Largest request head in bytes (default 16384, at least 8192); larger gets 431. */
+  maxHeaderSize?: number
+  /** Open connections allowed (default 16384); more are closed at once. */
+  maxConnections?: number
+  /** ms a handler has to start its response before a 503 (default 60000; 0: never). */
+  handlerTimeoutMs?: number
 }
 
 export interface NativeStats {

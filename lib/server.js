@@ -32,6 +32,9 @@ class Server extends Router {
    * @param {number} [options.stream_max_buffer] unsent bytes per stream past which the slow-client policy applies (default 1 MiB)
    * @param {'disconnect'|'drop'} [options.slow_client] what happens past stream_max_buffer (default 'disconnect')
    * @param {number} [options.heartbeat_ms] keep-alive comment interval for idle SSE streams (default 0: off)
+   * @param {number} [options.max_header_size] largest request head, bytes (default 16384): larger gets 431
+   * @param {number} [options.max_connections] open connections allowed (default 16384); more are closed at once
+   * @param {number} [options.handler_timeout_ms] a handler that starts no response by then gets a 503 (default 60000; 0: never)
    */
   constructor(options = {}) {
     super();
@@ -54,6 +57,9 @@ class Server extends Router {
       streamMaxBuffer: options.stream_max_buffer,
       slowClient: options.slow_client,
       heartbeatMs: options.heartbeat_ms,
+      maxHeaderSize: options.max_header_size,
+      maxConnections: options.max_connections,
+      handlerTimeoutMs: options.handler_timeout_ms,
     });
     this._channels = new Map();
     this._subscribe((record) => this._apply(record, '/', []));
@@ -124,12 +130,15 @@ class Server extends Router {
   }
 
   /**
-   * Stops accepting, ends open streams (their 'close' fires), lets in-flight requests
-   * finish for up to `timeout` ms, then resolves. Safe to call twice.
+   * Stops accepting, ends open streams (their 'close' fires) after `final_event` if
+   * given, lets in-flight requests finish for up to `timeout` ms (default 5000), drops
+   * what remains, then resolves. Safe to call twice.
    */
   close(options) {
     if (this._closing) return this._closing;
     const timeout = typeof options === 'object' && options && options.timeout !== undefined ? options.timeout : 5000;
+    const last = typeof options === 'object' && options ? options.final_event : undefined;
+    const finalEvent = last === undefined || last === null ? undefined : toNativeEvent(last);
     this._closing = new Promise((resolve) => {
       this._resolveClosed = resolve;
     });
@@ -137,7 +146,7 @@ class Server extends Router {
       // Never listened: nothing to drain, and no wake-up from Rust would keep Node alive.
       this._onClosed();
     } else {
-      this._native.close(Math.max(0, Math.min(Number(timeout) || 0, 0xffffffff)));
+      this._native.close(Math.max(0, Math.min(Number(timeout) || 0, 0xffffffff)), finalEvent);
     }
     return this._closing;
   }
@@ -300,6 +309,13 @@ class Server extends Router {
     this._native.release();
     if (this._resolveClosed) this._resolveClosed();
   }
+}
+
+/** { id, event, data, retry } from JS -> the native event shape (data as a string). */
+function toNativeEvent(e) {
+  if (typeof e !== 'object') e = { data: e };
+  const data = typeof e.data === 'string' ? e.data : Buffer.isBuffer(e.data) ? e.data.toString('utf8') : e.data === undefined ? '' : JSON.stringify(e.data);
+  return { id: e.id === undefined || e.id === null ? undefined : String(e.id), event: e.event === undefined || e.event === null ? undefined : String(e.event), data, retry: e.retry };
 }
 
 function wrapPath(path, fn) {

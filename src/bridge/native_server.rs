@@ -41,6 +41,21 @@ pub struct NativeOptions {
   pub slow_client: Option<String>,
   /// Keep-alive comment interval for idle SSE streams, ms (default 0: off).
   pub heartbeat_ms: Option<u32>,
+  /// Largest request head in bytes (default 16384, at least 8192); larger gets 431.
+  pub max_header_size: Option<u32>,
+  /// Open connections allowed (default 16384); more are closed at once.
+  pub max_connections: Option<u32>,
+  /// ms a handler has to start its response before a 503 (default 60000; 0: never).
+  pub handler_timeout_ms: Option<u32>,
+}
+
+/// One SSE event as JS describes it.
+#[napi(object)]
+pub struct NativeEvent {
+  pub id: Option<String>,
+  pub event: Option<String>,
+  pub data: String,
+  pub retry: Option<u32>,
 }
 
 #[napi(object)]
@@ -89,6 +104,13 @@ impl NativeServer {
       header_read_timeout: Duration::from_millis(o.header_timeout_ms.unwrap_or(30_000).max(1) as u64),
       stream: StreamLimits { high_water, max_buffer, policy },
       heartbeat_ms: o.heartbeat_ms.unwrap_or(0),
+      max_header_size: (o.max_header_size.unwrap_or(16 * 1024) as usize).max(8192),
+      max_connections: o.max_connections.unwrap_or(16 * 1024).max(1) as usize,
+      handler_timeout: match o.handler_timeout_ms.unwrap_or(60_000) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms as u64)),
+      },
+      panic_test_hook: std::env::var_os("HYPER_SSE_TEST_PANIC_HOOK").is_some(),
     };
     let state = ServerState::new(o.max_queued_requests.unwrap_or(65_536).max(1) as usize, limits);
     let weak = Arc::downgrade(&state);
@@ -147,17 +169,18 @@ impl NativeServer {
     Ok(bound as u32)
   }
 
-  /// Starts shutting down: stop accepting, end streams, let in-flight requests finish
-  /// for up to `timeout_ms`, then drop what remains. A `closed` event follows (only for
-  /// a server that listened).
+  /// Starts shutting down: stop accepting, end streams (after `final_event`, if given),
+  /// let in-flight requests finish for up to `timeout_ms`, then drop what remains. A
+  /// `closed` event follows (only for a server that listened).
   #[napi(catch_unwind)]
-  pub fn close(&self, timeout_ms: u32) {
+  pub fn close(&self, timeout_ms: u32, final_event: Option<NativeEvent>) {
     let Some(rt) = self.runtime.as_ref() else { return };
     if *self.state.phase.borrow() != Phase::Running {
       return;
     }
     self.state.phase.send_replace(Phase::Draining);
-    self.state.exchanges.end_all_streams();
+    let last = final_event.map(|e| encode_event(&SseEvent { id: e.id.as_deref(), event: e.event.as_deref(), data: &e.data, retry: e.retry }));
+    self.state.exchanges.end_all_streams(last.as_ref());
     let state = self.state.clone();
     rt.spawn(async move {
       if !state.connections_closed(Duration::from_millis(timeout_ms as u64)).await {

@@ -59,10 +59,14 @@ impl Exchanges {
     self.map.lock().len()
   }
 
-  /// Ends every open stream (server shutdown): each one's body finishes cleanly.
-  pub fn end_all_streams(&self) {
+  /// Ends every open stream (server shutdown), after `last` if given: each one's body
+  /// finishes cleanly.
+  pub fn end_all_streams(&self, last: Option<&Bytes>) {
     for ex in self.map.lock().values_mut() {
       if let Reply::Streaming(q) = &ex.reply {
+        if let Some(b) = last {
+          q.push_event(b.clone());
+        }
         q.end();
         ex.reply = Reply::Ended;
       }

@@ -22,6 +22,12 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
       _ = phase.changed() => break,
       accepted = listener.accept() => match accepted {
         Ok((stream, remote)) => {
+          if state.open_connections() >= state.limits.max_connections {
+            // Over the limit: refuse cheaply (close at once, no task, no buffers).
+            let _ = stream.set_zero_linger();
+            drop(stream);
+            continue;
+          }
           tokio::spawn(serve_connection(stream, remote, state.clone()));
         }
         // Out of file descriptors or memory: back off instead of spinning on accept;
@@ -42,6 +48,7 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
   let conn = http1::Builder::new()
     .timer(TokioTimer::new())
     .header_read_timeout(state.limits.header_read_timeout)
+    .max_buf_size(state.limits.max_header_size)
     .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(svc_state.clone(), remote, svc_kill.clone(), req)));
   tokio::pin!(conn);
   let mut current = *phase.borrow_and_update();

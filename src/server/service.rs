@@ -2,11 +2,13 @@
 //! wait for the reply JS sends back through the exchange table.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::oneshot;
@@ -18,18 +20,30 @@ use crate::http::body::{CloseGuard, ResponseBody};
 use crate::http::exchange::{Exchange, Reply};
 use crate::http::stream::ConnectionKill;
 
+/// Serves one request. A panic anywhere on this path becomes a 500 for this request
+/// only; it never crosses into Node and never takes the connection's other work down.
 pub async fn handle(
   state: Arc<ServerState>,
   remote: SocketAddr,
   connection: Arc<ConnectionKill>,
   req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+  match AssertUnwindSafe(route_to_js(state, remote, connection, req)).catch_unwind().await {
+    Ok(resp) => Ok(resp),
+    Err(_) => Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
+  }
+}
+
+async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Arc<ConnectionKill>, req: Request<Incoming>) -> Response<ResponseBody> {
+  if state.limits.panic_test_hook && req.headers().contains_key("x-hyper-sse-test-panic") {
+    panic!("hyper-sse test hook: deliberate panic in the request path");
+  }
   let (parts, body) = req.into_parts();
   let matched = state.router.read().find(&parts.method, parts.uri.path());
   let (route, params) = match matched {
     Some(m) => (m.route, m.params),
     None if state.dispatch_unmatched.load(Ordering::Relaxed) => (UNMATCHED, Vec::new()),
-    None => return Ok(plain(StatusCode::NOT_FOUND, "")),
+    None => return plain(StatusCode::NOT_FOUND, ""),
   };
 
   state.stats.request();
@@ -50,20 +64,33 @@ pub async fn handle(
   let guard = CloseGuard::new(id, state.clone());
   if !state.events.push(Event::Request { id, route, method: parts.method.as_str().to_owned(), target, params }) {
     guard.disarm();
-    return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"));
+    return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
   }
+  let deadline = state.limits.handler_timeout;
+  let replied = async {
+    match deadline {
+      Some(limit) => tokio::time::timeout(limit, replied).await.ok(),
+      None => Some(replied.await),
+    }
+  };
   match replied.await {
-    Ok(mut resp) => {
+    Some(Ok(mut resp)) => {
       if resp.body().is_stream() {
         resp.body_mut().attach_guard(guard);
       } else {
         guard.disarm();
       }
-      Ok(resp)
+      resp
     }
-    Err(_) => {
+    // The handler never started a response: 503. Dropping the armed guard ends the
+    // exchange for JS too (its later writes return false; 'abort'/'close' fire).
+    None => {
+      drop(guard);
+      plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+    }
+    Some(Err(_)) => {
       guard.disarm();
-      Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"))
+      plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
     }
   }
 }

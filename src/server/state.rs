@@ -24,6 +24,14 @@ pub enum Phase {
 
 pub struct Limits {
   pub header_read_timeout: Duration,
+  /// Read buffer bound, so also the largest request head (past it: 431).
+  pub max_header_size: usize,
+  /// Connections beyond this are accepted and closed at once.
+  pub max_connections: usize,
+  /// A handler that has not started a response by then gets a 503 (None: never).
+  pub handler_timeout: Option<Duration>,
+  /// Test builds: a request with `x-hyper-sse-test-panic` panics in the request path.
+  pub panic_test_hook: bool,
   pub stream: StreamLimits,
   /// Default keep-alive comment interval for new streams, in ms (0 = off).
   pub heartbeat_ms: u32,
@@ -87,7 +95,7 @@ impl ServerState {
         return true;
       }
       // Streams a handler opened after close() began are ended on the next pass.
-      self.exchanges.end_all_streams();
+      self.exchanges.end_all_streams(None);
       let tick = tokio::time::Instant::now() + Duration::from_millis(20);
       tokio::select! {
         _ = gone => {}
