@@ -58,9 +58,9 @@ function rawClient(port) {
       socket.write(text);
       return this;
     },
-    /** Resolves once the received bytes satisfy `test` (a string to include, or a function). */
+    /** Resolves once the received bytes satisfy `test` (a string to include, a RegExp, or a function). */
     waitFor(test, ms = 5000) {
-      const fn = typeof test === 'string' ? (d) => d.includes(test) : test;
+      const fn = typeof test === 'string' ? (d) => d.includes(test) : test instanceof RegExp ? (d) => test.test(d) : test;
       if (fn(data)) return Promise.resolve(data);
       return new Promise((resolve, reject) => {
         const tail = () => (data.length > 600 ? `...(${data.length - 600} bytes)...${data.slice(-600)}` : data);

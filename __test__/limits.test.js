@@ -1,0 +1,99 @@
+'use strict';
+// Limits with safe defaults: request head size (431), body size (413), slow request
+// heads, idle keep-alive, connection cap, and a deadline for handlers that never answer.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { serve, request, rawClient, rawGet, deferred, sleep } = require('./helpers');
+
+test('a request head larger than max_header_size gets 431; the server keeps serving', async (t) => {
+  const { port } = await serve(t, (s) => s.get('/', (req, res) => res.send('ok')), { max_header_size: 8192 });
+  const c = rawClient(port).send(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`);
+  await c.waitFor(/^HTTP\/1\.1 431 /);
+  c.socket.destroy();
+  assert.equal((await request(port)).body, 'ok');
+});
+
+test('a client that never finishes its request head is disconnected (slowloris)', async (t) => {
+  const { port } = await serve(t, (s) => s.get('/', (req, res) => res.send('ok')), { header_timeout_ms: 150 });
+  const c = rawClient(port).send('GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+  await c.closed;
+  assert.equal((await request(port)).body, 'ok');
+});
+
+test('an idle keep-alive connection is closed after the head timeout; an open SSE stream never is', async (t) => {
+  const { port } = await serve(
+    t,
+    (s) => {
+      s.get('/', (req, res) => res.send('ok'));
+      s.get('/e', (req, res) => res.sse.open());
+    },
+    { header_timeout_ms: 150 },
+  );
+  const idle = rawGet(port, '/');
+  await idle.waitFor('ok');
+  const stream = rawGet(port, '/e');
+  await stream.waitFor('\r\n\r\n');
+  await idle.closed; // closed by the server while idle
+  await sleep(300);
+  assert.equal(stream.socket.destroyed, false, 'the SSE stream is still open');
+  stream.socket.destroy();
+});
+
+test('connections past max_connections are closed at once; existing ones are served', async (t) => {
+  const { port } = await serve(t, (s) => s.get('/e', (req, res) => res.sse.send('hi')), { max_connections: 3 });
+  const held = [rawGet(port, '/e'), rawGet(port, '/e'), rawGet(port, '/e')];
+  await Promise.all(held.map((c) => c.waitFor('data: hi')));
+  const refused = rawGet(port, '/e');
+  await refused.closed;
+  assert.equal(refused.data, '', 'the extra connection got nothing');
+  held[0].socket.destroy();
+  await held[0].closed;
+  await sleep(50);
+  const again = rawGet(port, '/e');
+  await again.waitFor('data: hi');
+  for (const c of [...held, again]) c.socket.destroy();
+});
+
+test('a handler that never starts a response gets a 503 at the deadline; SSE streams are never timed out', async (t) => {
+  const events = [];
+  const { port } = await serve(
+    t,
+    (s) => {
+      s.get('/never', (req, res) => {
+        res.on('abort', () => events.push('abort'));
+        res.on('close', () => events.push('close'));
+      });
+      s.get('/e', (req, res) => res.sse.open());
+    },
+    { handler_timeout_ms: 100 },
+  );
+  const stream = rawGet(port, '/e');
+  await stream.waitFor('\r\n\r\n');
+  const res = await request(port, { path: '/never' });
+  assert.equal(res.status, 503);
+  while (events.length < 2) await sleep(5);
+  assert.deepEqual(events, ['abort', 'close']);
+  await sleep(150);
+  assert.equal(stream.socket.destroyed, false, 'the open stream outlives the handler deadline');
+  stream.socket.destroy();
+});
+
+test('close({ final_event }) sends a last event to every open stream before ending it', async () => {
+  const { hyper } = require('./helpers');
+  const s = new hyper.Server();
+  let n = 0;
+  const both = deferred();
+  s.get('/e', (req, res) => {
+    res.sse.open();
+    if (++n === 2) both.resolve();
+  });
+  const port = await s.listen(0, '127.0.0.1');
+  const clients = [rawGet(port, '/e'), rawGet(port, '/e')];
+  await both.promise;
+  await Promise.all(clients.map((c) => c.waitFor('\r\n\r\n')));
+  await s.close({ timeout: 1000, final_event: { event: 'bye', data: { reason: 'shutdown' } } });
+  for (const c of clients) {
+    await c.closed;
+    assert.match(c.data, /event: bye\ndata: \{"reason":"shutdown"\}\n\n\r\n0\r\n\r\n$/);
+  }
+});
