@@ -26,6 +26,12 @@ export interface ServerOptions {
   slow_client?: 'disconnect' | 'drop';
   /** Keep-alive comment (`:`) interval for idle SSE streams, in ms, written by Rust timers. Default 0 (off). */
   heartbeat_ms?: number;
+  /** Largest request head in bytes (at least 8192); larger gets 431. Default 16384. */
+  max_header_size?: number;
+  /** Open connections allowed; more are closed at once. Default 16384. */
+  max_connections?: number;
+  /** A handler that has not started its response by then gets a 503 ('abort' and 'close' fire). 0: never. Default 60000. Open streams are never timed out. */
+  handler_timeout_ms?: number;
 }
 
 export interface ServerStats {
@@ -86,6 +92,8 @@ export class Channel {
 export interface CloseOptions {
   /** Milliseconds in-flight requests may take to finish before connections are dropped. Default 5000. */
   timeout?: number;
+  /** A last event sent to every open SSE stream before it is ended. */
+  final_event?: { id?: string | number; event?: string; data: unknown; retry?: number };
 }
 
 /** A route handler; `next` passes control on (Express style) and may be ignored. */
