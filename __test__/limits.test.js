@@ -97,3 +97,37 @@ test('close({ final_event }) sends a last event to every open stream before endi
     assert.match(c.data, /event: bye\ndata: \{"reason":"shutdown"\}\n\n\r\n0\r\n\r\n$/);
   }
 });
+
+test('a full dispatch queue answers 503 at once while JS is busy; queued requests are still served', async (t) => {
+  const { spawn } = require('child_process');
+  const fs = require('fs');
+  const os = require('os');
+  const path = require('path');
+  const { port } = await serve(t, (s) => s.get('/', (req, res) => res.send('ok')), { max_queued_requests: 2 });
+  const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hyper-sse-q-')), 'rejected');
+  // A separate client process fires 10 requests while this process's JS thread is busy;
+  // it leaves a marker file once 8 answers (the 503s) have arrived.
+  const client = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const http = require('http'); const fs = require('fs'); const codes = [];
+       for (let i = 0; i < 10; i++) http.get({ host: '127.0.0.1', port: ${port}, agent: false }, (r) => {
+         codes.push(r.statusCode); r.resume();
+         if (codes.length === 8) fs.writeFileSync(${JSON.stringify(marker)}, '');
+         if (codes.length === 10) console.log(JSON.stringify(codes.sort()));
+       });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  client.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((r) => client.on('exit', r));
+  // Keep the JS thread busy until the rejections are in: Rust must answer them alone.
+  const giveUp = Date.now() + 20000;
+  while (!fs.existsSync(marker) && Date.now() < giveUp);
+  await exited;
+  fs.rmSync(path.dirname(marker), { recursive: true, force: true });
+  const codes = JSON.parse(out);
+  assert.deepEqual(codes, [200, 200, 503, 503, 503, 503, 503, 503, 503, 503]);
+});
