@@ -21,6 +21,7 @@ use crate::http::body::ResponseBody;
 use crate::http::head;
 use crate::http::stream::{Pushed, SlowClient, StreamLimits};
 use crate::server::listener::accept_loop;
+use crate::server::runtime::ServerRuntime;
 use crate::server::state::{Limits, Phase, ServerState};
 use crate::sse::encode::{encode_comment, encode_event, encode_retry, Event as SseEvent};
 
@@ -73,7 +74,7 @@ pub struct NativeStats {
 pub struct NativeServer {
   state: Arc<ServerState>,
   threads: usize,
-  runtime: Option<tokio::runtime::Runtime>,
+  runtime: Option<ServerRuntime>,
 }
 
 fn err(msg: impl Into<String>) -> Error {
@@ -151,17 +152,12 @@ impl NativeServer {
       .map_err(|e| Error::new(Status::GenericFailure, format!("listen {addr} failed: {e}")))?;
     std_listener.set_nonblocking(true).map_err(|e| Error::from_reason(e.to_string()))?;
     let bound = std_listener.local_addr().map_err(|e| Error::from_reason(e.to_string()))?.port();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-      .worker_threads(self.threads)
-      .thread_name("hyper-sse")
-      .enable_all()
-      .build()
-      .map_err(|e| Error::from_reason(format!("cannot start the runtime: {e}")))?;
+    let runtime = ServerRuntime::start(self.threads).map_err(|e| Error::from_reason(format!("cannot start the runtime: {e}")))?;
     let listener = {
-      let _entered = runtime.enter();
+      let _entered = runtime.handle().enter();
       tokio::net::TcpListener::from_std(std_listener).map_err(|e| Error::from_reason(e.to_string()))?
     };
-    runtime.spawn(accept_loop(listener, self.state.clone()));
+    runtime.handle().spawn(accept_loop(listener, self.state.clone()));
     self.runtime = Some(runtime);
     // A listening server keeps Node alive until close() completes.
     #[allow(deprecated)]
@@ -182,7 +178,7 @@ impl NativeServer {
     let last = final_event.map(|e| encode_event(&SseEvent { id: e.id.as_deref(), event: e.event.as_deref(), data: &e.data, retry: e.retry }));
     self.state.exchanges.end_all_streams(last.as_ref());
     let state = self.state.clone();
-    rt.spawn(async move {
+    rt.handle().spawn(async move {
       if !state.connections_closed(Duration::from_millis(timeout_ms as u64)).await {
         state.phase.send_replace(Phase::Force);
         state.connections_closed(Duration::from_secs(2)).await;
@@ -197,7 +193,7 @@ impl NativeServer {
   pub fn release(&mut self) {
     drop(self.state.events.set_wake(None));
     if let Some(rt) = self.runtime.take() {
-      rt.shutdown_background();
+      rt.shutdown();
     }
   }
 
@@ -276,7 +272,7 @@ impl NativeServer {
       state.events.push(Event::Body { id, result: too_large() });
       return true;
     }
-    rt.spawn(async move {
+    rt.handle().spawn(async move {
       let result = match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => too_large(),

@@ -1,6 +1,7 @@
 //! The server side: routing, accepting, serving, shared state.
 pub mod listener;
 pub mod router;
+pub mod runtime;
 pub mod service;
 pub mod state;
 pub mod stats;
