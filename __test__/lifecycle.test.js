@@ -144,3 +144,17 @@ test('close() on a server that never listened resolves', async () => {
   const s = new hyper.Server();
   await s.close();
 });
+
+test('a server with several worker threads serves, streams and closes the same way', async () => {
+  const s = new hyper.Server({ threads: 2 });
+  s.get('/', (req, res) => res.send('multi'));
+  s.get('/e', (req, res) => res.sse.send('x'));
+  const port = await s.listen(0, '127.0.0.1');
+  const bodies = await Promise.all(Array.from({ length: 20 }, () => request(port)));
+  assert.deepEqual(new Set(bodies.map((b) => b.body)), new Set(['multi']));
+  const c = rawGet(port, '/e');
+  await c.waitFor('data: x');
+  await s.close();
+  await c.closed;
+  assert.match(c.data, /\r\n0\r\n\r\n$/);
+});
