@@ -28,21 +28,28 @@ function openStream(port) {
   });
 }
 
+const SERVER = path.join(__dirname, 'fixtures', 'soak-server.js');
+
+/** Starts the soak server in a child process; resolves once it prints its port. */
+function startServer(t, command, args) {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  return new Promise((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /ready (\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+  });
+}
+
 async function report(port) {
   return JSON.parse((await request(port, { path: '/report' })).body);
 }
 
 test(`soak: ${HELD} held streams, ${CYCLES} connect/disconnect cycles`, { timeout: 240000 }, async (t) => {
-  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'soak-server.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => child.kill('SIGKILL'));
-  const port = await new Promise((resolve) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-  });
+  const { child, port } = await startServer(t, process.execPath, [SERVER]);
   const baseline = await report(port);
 
   const held = [];
@@ -88,17 +95,7 @@ test(`soak: ${HELD} held streams, ${CYCLES} connect/disconnect cycles`, { timeou
 });
 
 test('out of file descriptors: no CPU spin, existing streams live on, service resumes', { timeout: 60000 }, async (t) => {
-  const server = path.join(__dirname, 'fixtures', 'soak-server.js');
-  const child = spawn('bash', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${server}"`], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => child.kill('SIGKILL'));
-  const port = await new Promise((resolve) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-  });
+  const { child, port } = await startServer(t, 'bash', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${SERVER}"`]);
   const fs = require('fs');
   const cpu = () => {
     const f = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
