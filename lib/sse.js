@@ -23,22 +23,26 @@ class SSEventStream {
    * Opens the stream if needed. False once the client is gone.
    */
   send(a, b, c) {
-    let id, event, data;
-    if (arguments.length >= 3) [id, event, data] = [a, b, c];
-    else if (arguments.length === 2) [event, data] = [a, b];
-    else data = a;
-    return this._write((native, rid) => native.sseSend(rid, field(id), field(event), toData(data)));
+    // The fan-out hot path: no closures, no arrays, one native call.
+    if (!this._ready()) return false;
+    const res = this._res;
+    const n = arguments.length;
+    if (n >= 3) return res._server._native.sseSend(res._id, field(a), field(b), toData(c));
+    if (n === 2) return res._server._native.sseSend(res._id, undefined, field(a), toData(b));
+    return res._server._native.sseSend(res._id, undefined, undefined, toData(a));
   }
 
   /** Sends a comment line (ignored by clients; keeps the connection alive). */
   comment(text) {
-    return this._write((native, rid) => native.sseComment(rid, text === undefined || text === null ? '' : String(text)));
+    if (!this._ready()) return false;
+    return this._res._server._native.sseComment(this._res._id, text === undefined || text === null ? '' : String(text));
   }
 
   /** Sets the client's reconnection delay in milliseconds. */
   retry(ms) {
     if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) throw new RangeError(`Invalid retry: ${ms} (expected a non-negative integer of milliseconds)`);
-    return this._write((native, rid) => native.sseRetry(rid, ms));
+    if (!this._ready()) return false;
+    return this._res._server._native.sseRetry(this._res._id, ms);
   }
 
   /**
@@ -47,7 +51,8 @@ class SSEventStream {
    */
   heartbeat(ms) {
     if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) throw new RangeError(`Invalid heartbeat: ${ms} (expected a non-negative integer of milliseconds)`);
-    return this._write((native, rid) => native.setHeartbeat(rid, ms));
+    if (!this._ready()) return false;
+    return this._res._server._native.setHeartbeat(this._res._id, ms);
   }
 
   /** The Last-Event-ID the client sent when it (re)connected, or undefined. */
@@ -70,11 +75,10 @@ class SSEventStream {
     return this._open && !res.completed && !res.aborted;
   }
 
-  _write(op) {
-    const res = this._res;
-    if (res.completed) return false;
-    if (!this._open && !this.open()) return false;
-    return op(res._server._native, res._id);
+  /** True if the stream is open (opening it if needed) and not over. */
+  _ready() {
+    if (this._res.completed) return false;
+    return this._open || this.open();
   }
 }
 
