@@ -1,0 +1,120 @@
+'use strict';
+// Runs sse-load against each SSE bench server (bench/servers/sse-*.js) in a fresh
+// process, one scenario after another, and prints a Markdown table (also written to
+// bench/sse-load/RESULTS.md). Loopback only, bounded in time. Build the client first:
+//   cargo build --release --manifest-path bench/sse-load/Cargo.toml
+//   node bench/sse-load/run.js [--clients 1000] [--duration 10] [--warmup 2] [--sources 4]
+//        [--ticks 10,1] [--only hyper-sse,hyper-sse-channel,hyper-express,express] [--rounds 1]
+const { spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? dflt : args[i + 1];
+};
+const CLIENTS = Number(opt('clients', 1000));
+const DURATION = Number(opt('duration', 10));
+const WARMUP = Number(opt('warmup', 2));
+const SOURCES = Number(opt('sources', 4));
+const ROUNDS = Number(opt('rounds', 1));
+const TICKS = opt('ticks', '10,1').split(',').map(Number);
+const SERVERS = {
+  'hyper-sse': { file: 'sse-hyper-sse.js', env: { MODE: 'loop' } },
+  'hyper-sse-channel': { file: 'sse-hyper-sse.js', env: { MODE: 'channel' } },
+  'hyper-express': { file: 'sse-hyper-express.js', env: {} },
+  express: { file: 'sse-express.js', env: {} },
+};
+const ONLY = opt('only', Object.keys(SERVERS).join(',')).split(',');
+const BIN = path.join(__dirname, 'target', 'release', 'sse-load');
+
+function startServer(name, tick) {
+  const s = SERVERS[name];
+  if (!s) throw new Error(`unknown server ${name}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'servers', s.file)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...s.env, TICK_MS: String(tick), PORT: '0' },
+    });
+    const timer = setTimeout(() => reject(new Error(`${s.file} did not start`)), 10000);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /ready (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]) });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${s.file} exited with ${code}`)));
+  });
+}
+
+async function stopServer(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function load(port, pid) {
+  return new Promise((resolve, reject) => {
+    const a = ['--url', `http://127.0.0.1:${port}/sse`, '--clients', CLIENTS, '--duration', DURATION, '--warmup', WARMUP, '--sources', SOURCES, '--pid', pid, '--json'].map(String);
+    const child = spawn(BIN, a, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`sse-load exited with ${code}`));
+      const lines = out.trim().split('\n');
+      process.stderr.write(lines.slice(0, -1).join('\n') + '\n');
+      resolve(JSON.parse(lines[lines.length - 1]));
+    });
+  });
+}
+
+async function main() {
+  if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: cargo build --release --manifest-path bench/sse-load/Cargo.toml`);
+  const rows = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const tick of TICKS) {
+      for (const name of ONLY) {
+        process.stderr.write(`\n== ${name}, TICK_MS=${tick}, round ${round + 1}\n`);
+        const { child, port } = await startServer(name, tick);
+        try {
+          rows.push({ name, tick, r: await load(port, child.pid) });
+        } finally {
+          await stopServer(child);
+        }
+      }
+    }
+  }
+  const f = (x, d = 1) => (x === null || x === undefined ? 'n/a' : Number(x).toFixed(d));
+  const lines = [
+    '# SSE delivery benchmark (sse-load)',
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${os.cpus().length} x ${os.cpus()[0].model}, Node ${process.version}; client and server share the cores`,
+    `- ${CLIENTS} clients over ${SOURCES} source addresses, warmup ${WARMUP} s, window ${DURATION} s; one event to every client per tick`,
+    '',
+    '| server | TICK_MS | connected | events/s | per-client median ev/s | p50 ms | p99 ms | max ms | missing | dups | server CPU % | CPU µs/event | RSS end MiB | client CPU % |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const { name, tick, r } of rows) {
+    lines.push(
+      `| ${name} | ${tick} | ${r.connected}/${r.clients} | ${Math.round(r.events_per_s)} | ${f(r.client_rate.median)} | ${f(r.latency_ms.p50, 2)} | ${f(r.latency_ms.p99, 2)} | ${f(r.latency_ms.max, 1)} | ${r.missing} | ${r.duplicates} | ${f(r.server.cpu_pct)} | ${f(r.server.cpu_us_per_event, 2)} | ${f(r.server.rss_kib_end / 1024)} | ${f(r.client_cpu_pct)} |`,
+    );
+  }
+  const text = lines.join('\n') + '\n';
+  console.log(text);
+  fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), text);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
