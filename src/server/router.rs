@@ -10,8 +10,35 @@ const WILDCARD: &str = "__wildcard";
 
 #[derive(Default)]
 pub struct Router {
-  by_method: Vec<(Method, matchit::Router<u32>)>,
-  any: matchit::Router<u32>,
+  by_method: Vec<(Method, Table)>,
+  any: Table,
+}
+
+/// One method's routes. `implicit` holds the bare prefixes added for wildcard routes
+/// (`/files/` for `/files/*`): an explicit route for the same path replaces them.
+#[derive(Default)]
+struct Table {
+  routes: matchit::Router<u32>,
+  implicit: std::collections::HashSet<String>,
+}
+
+impl Table {
+  fn insert(&mut self, path: &str, route: u32, implicit: bool) -> Result<(), matchit::InsertError> {
+    match self.routes.insert(path, route) {
+      Ok(()) => {
+        if implicit {
+          self.implicit.insert(path.to_owned());
+        }
+        Ok(())
+      }
+      // An explicit route takes over a wildcard's implicit bare prefix.
+      Err(_) if !implicit && self.implicit.remove(path) => {
+        self.routes.remove(path);
+        self.routes.insert(path, route)
+      }
+      Err(e) => Err(e),
+    }
+  }
 }
 
 pub struct Matched {
@@ -31,13 +58,13 @@ impl Router {
       match self.by_method.iter().position(|(x, _)| *x == m) {
         Some(i) => &mut self.by_method[i].1,
         None => {
-          self.by_method.push((m, matchit::Router::new()));
+          self.by_method.push((m, Table::default()));
           &mut self.by_method.last_mut().expect("just pushed").1
         }
       }
     };
     for (i, path) in paths.iter().enumerate() {
-      match table.insert(path.clone(), route) {
+      match table.insert(path, route, i > 0) {
         Ok(()) => {}
         // The extra bare-prefix form of a wildcard route may already be taken: fine.
         Err(_) if i > 0 => {}
@@ -48,8 +75,8 @@ impl Router {
   }
 
   pub fn find(&self, method: &Method, path: &str) -> Option<Matched> {
-    let found = |table: &matchit::Router<u32>| {
-      table.at(path).ok().map(|m| Matched { route: *m.value, params: m.params.iter().map(|(_, v)| v.to_owned()).collect() })
+    let found = |table: &Table| {
+      table.routes.at(path).ok().map(|m| Matched { route: *m.value, params: m.params.iter().map(|(_, v)| v.to_owned()).collect() })
     };
     let exact = |m: &Method| self.by_method.iter().find(|(x, _)| x == m).and_then(|(_, t)| found(t));
     exact(method)
@@ -134,6 +161,16 @@ mod tests {
     r.add("GET", "/u/me", 2).unwrap();
     assert_eq!(r.find(&Method::GET, "/u/me").unwrap().route, 2);
     assert_eq!(r.find(&Method::GET, "/u/7").unwrap().route, 1);
+  }
+
+  #[test]
+  fn explicit_route_takes_over_a_wildcards_bare_prefix() {
+    let mut r = Router::default();
+    r.add("GET", "/x/*", 1).unwrap();
+    r.add("GET", "/x/", 2).unwrap();
+    assert_eq!(r.find(&Method::GET, "/x/").unwrap().route, 2);
+    assert_eq!(r.find(&Method::GET, "/x/y").unwrap().route, 1);
+    assert!(r.add("GET", "/x/", 3).is_err(), "a second explicit route still conflicts");
   }
 
   #[test]
