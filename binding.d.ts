@@ -43,6 +43,8 @@ export declare class NativeServer {
    * this nothing of the server keeps Node alive.
    */
   release(): void
+  /** Ends a batch: delivers the replies and stream writes its handlers made. */
+  releaseWakes(): void
   /** Open connections (for tests and stats). */
   get connections(): number
   /** Counters since the server started. */

@@ -183,6 +183,15 @@ class Server extends Router {
 
   /** One wake-up from Rust: every event queued since the last one. */
   _onBatch(batch) {
+    try {
+      this._runBatch(batch);
+    } finally {
+      // Everything the handlers wrote goes to the sockets in one wake-up.
+      this._native.releaseWakes();
+    }
+  }
+
+  _runBatch(batch) {
     for (let i = 0; i < batch.length; i += STRIDE) {
       try {
         switch (batch[i]) {

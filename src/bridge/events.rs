@@ -16,6 +16,7 @@ use napi::bindgen_prelude::{Array, Buffer, ToNapiValue, Undefined};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 pub const STRIDE: u32 = 6;
 
@@ -36,12 +37,24 @@ pub struct EventQueue {
   /// A wake-up is already on its way to JS: later events ride along with it.
   scheduled: AtomicBool,
   wake: Mutex<Option<BatchFn>>,
+  /// Runtime-side events wait for the flusher, which lets every task that is ready in
+  /// this runtime turn run first, so requests arriving together reach JS in one batch.
+  flush_soon: Notify,
   max_requests: usize,
 }
 
+/// Past this many queued events JS is woken at once, whatever the runtime is doing.
+const FLUSH_AT: usize = 256;
+
 impl EventQueue {
   pub fn new(max_requests: usize) -> Self {
-    Self { pending: Mutex::new(Vec::with_capacity(64)), scheduled: AtomicBool::new(false), wake: Mutex::new(None), max_requests }
+    Self {
+      pending: Mutex::new(Vec::with_capacity(64)),
+      scheduled: AtomicBool::new(false),
+      wake: Mutex::new(None),
+      flush_soon: Notify::new(),
+      max_requests,
+    }
   }
 
   pub fn set_wake(&self, f: Option<BatchFn>) -> Option<BatchFn> {
@@ -55,20 +68,45 @@ impl EventQueue {
   /// Queues an event. A request is refused (false) when the queue is full so the
   /// caller can answer 503 at once; every other event is always accepted.
   pub fn push(&self, ev: Event) -> bool {
-    {
+    let len = {
       let mut q = self.pending.lock();
       if matches!(ev, Event::Request { .. }) && q.len() >= self.max_requests {
         return false;
       }
       q.push(ev);
+      q.len()
+    };
+    let on_runtime = tokio::runtime::Handle::try_current().is_ok();
+    if on_runtime && len < FLUSH_AT {
+      if len == 1 {
+        self.flush_soon.notify_one();
+      }
+    } else {
+      self.wake_js();
     }
+    true
+  }
+
+  /// One threadsafe-function call carries everything queued, unless one is on its way.
+  fn wake_js(&self) {
     if !self.scheduled.swap(true, Ordering::AcqRel) {
       let called = self.wake.lock().as_ref().map(|f| f.call((), ThreadsafeFunctionCallMode::NonBlocking));
       if called != Some(Status::Ok) {
         self.scheduled.store(false, Ordering::Release);
       }
     }
-    true
+  }
+
+  /// The flusher task, on the server's runtime.
+  pub async fn flush_loop(self: std::sync::Arc<Self>) {
+    loop {
+      self.flush_soon.notified().await;
+      // Let the tasks already ready in this turn (other connections' requests) queue first.
+      tokio::task::yield_now().await;
+      if !self.pending.lock().is_empty() {
+        self.wake_js();
+      }
+    }
   }
 
   /// Takes everything queued so far; runs on the JS thread.

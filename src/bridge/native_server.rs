@@ -119,7 +119,13 @@ impl NativeServer {
       .build_threadsafe_function::<()>()
       .weak::<true>()
       .callee_handled::<false>()
-      .build_callback(move |_ctx| Ok(Batch(weak.upgrade().map(|s| s.events.drain()).unwrap_or_default())))?;
+      .build_callback(move |_ctx| {
+        let Some(state) = weak.upgrade() else { return Ok(Batch(Vec::new())) };
+        // Replies and writes made while JS handles this batch go over together at
+        // its end (`releaseWakes`).
+        state.handoff.hold();
+        Ok(Batch(state.events.drain()))
+      })?;
     state.events.set_wake(Some(wake));
     Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None })
   }
@@ -158,6 +164,8 @@ impl NativeServer {
       tokio::net::TcpListener::from_std(std_listener).map_err(|e| Error::from_reason(e.to_string()))?
     };
     runtime.handle().spawn(accept_loop(listener, self.state.clone()));
+    runtime.handle().spawn(self.state.handoff.clone().run());
+    runtime.handle().spawn(self.state.events.clone().flush_loop());
     self.runtime = Some(runtime);
     // A listening server keeps Node alive until close() completes.
     #[allow(deprecated)]
@@ -195,6 +203,12 @@ impl NativeServer {
     if let Some(rt) = self.runtime.take() {
       rt.shutdown();
     }
+  }
+
+  /// Ends a batch: delivers the replies and stream writes its handlers made.
+  #[napi]
+  pub fn release_wakes(&self) {
+    self.state.handoff.release();
   }
 
   /// Open connections (for tests and stats).
@@ -291,7 +305,7 @@ impl NativeServer {
     let mut resp = Response::new(body.map_or_else(ResponseBody::empty, |b| ResponseBody::full(chunk_bytes(b))));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
-    Ok(self.state.exchanges.respond(id as u64, resp))
+    Ok(self.state.exchanges.respond(&self.state.handoff, id as u64, resp))
   }
 
   /// Sends the head and opens a streaming body; `sse` adds the event-stream headers.
@@ -313,7 +327,7 @@ impl NativeServer {
     self
       .state
       .exchanges
-      .start_stream(id, |conn| self.state.new_stream(conn), move || {
+      .start_stream(&self.state.handoff, id, |conn| self.state.new_stream(conn), move || {
         let mut b = Response::builder().status(status);
         if let Some(h) = b.headers_mut() {
           *h = headers;

@@ -180,7 +180,7 @@ mod tests {
   use std::task::{Context, Poll, Waker};
 
   fn stream() -> Arc<StreamQueue> {
-    StreamQueue::new(StreamLimits { high_water: 1 << 20, max_buffer: 1 << 22, policy: SlowClient::Disconnect }, 0, Arc::new(Stats::default()), Arc::default())
+    StreamQueue::new(StreamLimits { high_water: 1 << 20, max_buffer: 1 << 22, policy: SlowClient::Disconnect }, 0, Arc::new(Stats::default()), Arc::default(), Arc::default())
   }
 
   fn drain(q: &StreamQueue) -> String {

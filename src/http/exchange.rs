@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::body::ResponseBody;
 use super::stream::{ConnectionKill, Pushed, StreamQueue};
+use crate::bridge::handoff::Handoff;
 
 pub enum Reply {
   Pending(oneshot::Sender<Response<ResponseBody>>),
@@ -77,6 +78,7 @@ impl Exchanges {
   /// gone or the exchange already answered.
   pub fn start_stream(
     &self,
+    handoff: &Handoff,
     id: u64,
     new_queue: impl FnOnce(Arc<ConnectionKill>) -> Arc<StreamQueue>,
     head: impl FnOnce() -> hyper::http::response::Builder,
@@ -88,7 +90,7 @@ impl Exchanges {
     let resp = head().body(ResponseBody::stream(queue.clone()))?;
     let Reply::Pending(reply) = std::mem::replace(&mut ex.reply, Reply::Streaming(queue)) else { unreachable!() };
     ex.watched = true;
-    if reply.send(resp).is_err() {
+    if !handoff.reply(reply, resp) {
       map.remove(&id);
       return Ok(false);
     }
@@ -129,10 +131,10 @@ impl Exchanges {
   }
 
   /// Answers a pending exchange in one piece and forgets it.
-  pub fn respond(&self, id: u64, resp: Response<ResponseBody>) -> bool {
+  pub fn respond(&self, handoff: &Handoff, id: u64, resp: Response<ResponseBody>) -> bool {
     let Some(ex) = self.map.lock().remove(&id) else { return false };
     match ex.reply {
-      Reply::Pending(reply) => reply.send(resp).is_ok(),
+      Reply::Pending(reply) => handoff.reply(reply, resp),
       other => {
         // Already streaming: put it back untouched.
         self.map.lock().insert(id, Exchange { reply: other, ..ex });

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::bridge::handoff::Handoff;
 use crate::server::stats::Stats;
 
 /// What to do with a client whose unsent bytes pass `max_buffer`.
@@ -84,6 +85,8 @@ impl ConnectionKill {
 pub struct StreamQueue {
   inner: Mutex<Inner>,
   connection: Arc<ConnectionKill>,
+  /// Wake-ups of the body go through the server's handoff task (see bridge/handoff.rs).
+  handoff: Arc<Handoff>,
   limits: StreamLimits,
   /// Idle keep-alive comment interval in ms (0 = off); read by the body on each poll.
   heartbeat_ms: AtomicU32,
@@ -105,10 +108,11 @@ pub enum Take {
 const COALESCE_LIMIT: usize = 256 * 1024;
 
 impl StreamQueue {
-  pub fn new(limits: StreamLimits, heartbeat_ms: u32, stats: Arc<Stats>, connection: Arc<ConnectionKill>) -> Arc<Self> {
+  pub fn new(limits: StreamLimits, heartbeat_ms: u32, stats: Arc<Stats>, connection: Arc<ConnectionKill>, handoff: Arc<Handoff>) -> Arc<Self> {
     stats.streams_opened();
     Arc::new(Self {
       connection,
+      handoff,
       inner: Mutex::new(Inner { queue: VecDeque::new(), queued_bytes: 0, state: State::Open, waker: None, drain_wanted: false, killed: false }),
       limits,
       heartbeat_ms: AtomicU32::new(heartbeat_ms),
@@ -157,7 +161,7 @@ impl StreamQueue {
       }
     }
     if let Some(w) = waker {
-      w.wake();
+      self.handoff.wake(w);
     }
     result
   }
@@ -181,7 +185,7 @@ impl StreamQueue {
       inner.waker.take()
     };
     if let Some(w) = waker {
-      w.wake();
+      self.handoff.wake(w);
     }
   }
 
@@ -200,7 +204,7 @@ impl StreamQueue {
   pub fn set_heartbeat(&self, ms: u32) {
     self.heartbeat_ms.store(ms, Ordering::Relaxed);
     if let Some(w) = self.inner.lock().waker.take() {
-      w.wake();
+      self.handoff.wake(w);
     }
   }
 
@@ -258,7 +262,7 @@ mod tests {
   use std::task::Waker;
 
   fn queue(high_water: usize, max_buffer: usize, policy: SlowClient) -> Arc<StreamQueue> {
-    StreamQueue::new(StreamLimits { high_water, max_buffer, policy }, 0, Arc::new(Stats::default()), Arc::default())
+    StreamQueue::new(StreamLimits { high_water, max_buffer, policy }, 0, Arc::new(Stats::default()), Arc::default(), Arc::default())
   }
 
   fn take(q: &StreamQueue) -> Poll<Take> {

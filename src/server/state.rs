@@ -10,6 +10,7 @@ use tokio::sync::{watch, Notify};
 use super::router::Router;
 use super::stats::Stats;
 use crate::bridge::events::EventQueue;
+use crate::bridge::handoff::Handoff;
 use crate::http::exchange::Exchanges;
 use crate::http::stream::{ConnectionKill, StreamLimits, StreamQueue};
 
@@ -39,12 +40,14 @@ pub struct Limits {
 
 pub struct ServerState {
   pub exchanges: Exchanges,
-  pub events: EventQueue,
+  pub events: Arc<EventQueue>,
   pub router: RwLock<Router>,
   /// Unmatched requests go to JS (a not-found handler or global middleware exists).
   pub dispatch_unmatched: AtomicBool,
   pub limits: Limits,
   pub stats: Arc<Stats>,
+  /// Replies and stream wake-ups from the JS thread, delivered in batches.
+  pub handoff: Arc<Handoff>,
   pub phase: watch::Sender<Phase>,
   next_id: AtomicU64,
   connections: AtomicUsize,
@@ -55,11 +58,12 @@ impl ServerState {
   pub fn new(max_queued_requests: usize, limits: Limits) -> Arc<Self> {
     Arc::new(Self {
       exchanges: Exchanges::default(),
-      events: EventQueue::new(max_queued_requests),
+      events: Arc::new(EventQueue::new(max_queued_requests)),
       router: RwLock::new(Router::default()),
       dispatch_unmatched: AtomicBool::new(false),
       limits,
       stats: Arc::new(Stats::default()),
+      handoff: Arc::new(Handoff::default()),
       phase: watch::Sender::new(Phase::Running),
       next_id: AtomicU64::new(1),
       connections: AtomicUsize::new(0),
@@ -69,7 +73,7 @@ impl ServerState {
 
   /// A queue for a new streaming response, with this server's limits.
   pub fn new_stream(&self, connection: Arc<ConnectionKill>) -> Arc<StreamQueue> {
-    StreamQueue::new(self.limits.stream, self.limits.heartbeat_ms, self.stats.clone(), connection)
+    StreamQueue::new(self.limits.stream, self.limits.heartbeat_ms, self.stats.clone(), connection, self.handoff.clone())
   }
 
   pub fn next_id(&self) -> u64 {
