@@ -724,7 +724,7 @@ proptest! {
 // ---------------------------------------------------------------------------------
 
 fn stream() -> Arc<StreamQueue> {
-  StreamQueue::new(StreamLimits { high_water: 1 << 20, max_buffer: 1 << 22, policy: SlowClient::Disconnect }, 0, Arc::new(Stats::default()), Arc::default())
+  StreamQueue::new(StreamLimits { high_water: 1 << 20, max_buffer: 1 << 22, policy: SlowClient::Disconnect }, 0, Arc::new(Stats::default()), Arc::default(), Arc::default())
 }
 
 /// Everything queued so far, as text.
