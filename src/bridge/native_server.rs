@@ -166,7 +166,7 @@ impl NativeServer {
     runtime.handle().spawn(accept_loop(listener, self.state.clone()));
     runtime.handle().spawn(self.state.handoff.clone().run());
     runtime.handle().spawn(self.state.events.clone().flush_loop());
-    runtime.handle().spawn(crate::server::listener::timer_anchor());
+    runtime.handle().spawn(self.state.timer.clone().run());
     self.runtime = Some(runtime);
     // A listening server keeps Node alive until close() completes.
     #[allow(deprecated)]

@@ -7,22 +7,12 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::service::handle;
 use super::state::{Phase, ServerState};
 use crate::http::stream::ConnectionKill;
-
-/// Keeps a timer always pending a short way ahead. Each request arms a 30 s head-read
-/// timer; when no earlier timer is pending, tokio wakes its own driver (an eventfd
-/// write) to re-arm, once per request. With this anchor the earliest deadline is
-/// always sooner, so those per-request wake-ups vanish, for one timer tick a second.
-pub async fn timer_anchor() {
-  loop {
-    tokio::time::sleep(Duration::from_secs(1)).await;
-  }
-}
 
 pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
   let mut phase = state.phase.subscribe();
@@ -56,7 +46,7 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
   let kill = Arc::new(ConnectionKill::default());
   let svc_kill = kill.clone();
   let conn = http1::Builder::new()
-    .timer(TokioTimer::new())
+    .timer(state.timer.clone())
     .header_read_timeout(state.limits.header_read_timeout)
     .max_buf_size(state.limits.max_header_size)
     .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(svc_state.clone(), remote, svc_kill.clone(), req)));

@@ -1,4 +1,5 @@
 //! The server side: routing, accepting, serving, shared state.
+pub mod coarse_timer;
 pub mod listener;
 pub mod router;
 pub mod runtime;

@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 use tokio::sync::{watch, Notify};
 
 use super::router::Router;
+use super::coarse_timer::CoarseTimer;
 use super::stats::Stats;
 use crate::bridge::events::EventQueue;
 use crate::bridge::handoff::Handoff;
@@ -48,6 +49,8 @@ pub struct ServerState {
   pub stats: Arc<Stats>,
   /// Replies and stream wake-ups from the JS thread, delivered in batches.
   pub handoff: Arc<Handoff>,
+  /// Head-read deadlines (see coarse_timer.rs).
+  pub timer: CoarseTimer,
   pub phase: watch::Sender<Phase>,
   next_id: AtomicU64,
   connections: AtomicUsize,
@@ -64,6 +67,7 @@ impl ServerState {
       limits,
       stats: Arc::new(Stats::default()),
       handoff: Arc::new(Handoff::default()),
+      timer: CoarseTimer::new(),
       phase: watch::Sender::new(Phase::Running),
       next_id: AtomicU64::new(1),
       connections: AtomicUsize::new(0),
