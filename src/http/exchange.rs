@@ -56,10 +56,6 @@ impl Exchanges {
     self.map.lock().get_mut(&id).map(f)
   }
 
-  pub fn len(&self) -> usize {
-    self.map.lock().len()
-  }
-
   /// Ends every open stream (server shutdown), after `last` if given: each one's body
   /// finishes cleanly.
   pub fn end_all_streams(&self, last: Option<&Bytes>) {
