@@ -120,7 +120,7 @@ export interface NativeOptions {
   heartbeatMs?: number
   /** Largest request head in bytes (default 16384, at least 8192); larger gets 431. */
   maxHeaderSize?: number
-  /** Open connections allowed (default 16384); more are closed at once. */
+  /** Open connections allowed (default 100000; the process file limit usually binds first); more are closed at once. */
   maxConnections?: number
   /** ms a handler has to start its response before a 503 (default 60000; 0: never). */
   handlerTimeoutMs?: number

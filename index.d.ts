@@ -28,7 +28,7 @@ export interface ServerOptions {
   heartbeat_ms?: number;
   /** Largest request head in bytes (at least 8192); larger gets 431. Default 16384. */
   max_header_size?: number;
-  /** Open connections allowed; more are closed at once. Default 16384. */
+  /** Open connections allowed; more are closed at once. Default 100000 (the process file limit usually binds first; running out of descriptors backs off without spinning). */
   max_connections?: number;
   /** A handler that has not started its response by then gets a 503 ('abort' and 'close' fire). 0: never. Default 60000. Open streams are never timed out. */
   handler_timeout_ms?: number;

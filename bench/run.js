@@ -4,19 +4,16 @@
 // writes RESULTS.md. Loopback only, bounded in time.
 //
 //   node bench/run.js [--rounds 3] [--seconds 5] [--only hello,json]
-const { spawn, execFileSync } = require('child_process');
+const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { options, startServer, stopServer, cpuTicks, rssKiB, median } = require('./lib');
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : args[i + 1];
-};
-const ROUNDS = Number(opt('rounds', 3));
-const SECONDS = Number(opt('seconds', 5));
-const ONLY = opt('only', 'hello,json').split(',');
+const opt = options({ rounds: 3, seconds: 5, only: 'hello,json' });
+const ROUNDS = opt.rounds;
+const SECONDS = opt.seconds;
+const ONLY = opt.only.split(',');
 
 const SERVERS = {
   'hyper-sse': 'servers/hyper-sse.js',
@@ -30,41 +27,9 @@ const WORKLOADS = {
   json: { title: 'JSON route with a path parameter and a header read, wrk -t1 -c50', path: '/json/42' },
 };
 
-function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
 
-function rssKiB(pid) {
-  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
 
-function startServer(file) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, file)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const timer = setTimeout(() => reject(new Error(`${file} did not start`)), 10000);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
-  });
-}
 
-async function stopServer(child) {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
 
 function wrk(port, urlPath) {
   const out = execFileSync('wrk', ['-t1', '-c50', `-d${SECONDS}s`, '--latency', `http://127.0.0.1:${port}${urlPath}`], { encoding: 'utf8' });
@@ -75,10 +40,6 @@ function wrk(port, urlPath) {
   return { rps, p99ms, errors: errors ? errors[0] : '' };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)] : NaN;
-};
 
 async function main() {
   try {
@@ -95,7 +56,7 @@ async function main() {
       const names = Object.keys(SERVERS);
       const order = round % 2 ? names.reverse() : names;
       for (const name of order) {
-        const { child, port } = await startServer(SERVERS[name]);
+        const { child, port } = await startServer(path.basename(SERVERS[name]));
         wrk(port, WORKLOADS[w].path); // warm-up run, not counted
         const before = cpuTicks(child.pid);
         const r = wrk(port, WORKLOADS[w].path);

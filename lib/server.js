@@ -33,7 +33,7 @@ class Server extends Router {
    * @param {'disconnect'|'drop'} [options.slow_client] what happens past stream_max_buffer (default 'disconnect')
    * @param {number} [options.heartbeat_ms] keep-alive comment interval for idle SSE streams (default 0: off)
    * @param {number} [options.max_header_size] largest request head, bytes (default 16384): larger gets 431
-   * @param {number} [options.max_connections] open connections allowed (default 16384); more are closed at once
+   * @param {number} [options.max_connections] open connections allowed (default 100000); more are closed at once
    * @param {number} [options.handler_timeout_ms] a handler that starts no response by then gets a 503 (default 60000; 0: never)
    */
   constructor(options = {}) {

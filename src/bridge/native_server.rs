@@ -44,7 +44,7 @@ pub struct NativeOptions {
   pub heartbeat_ms: Option<u32>,
   /// Largest request head in bytes (default 16384, at least 8192); larger gets 431.
   pub max_header_size: Option<u32>,
-  /// Open connections allowed (default 16384); more are closed at once.
+  /// Open connections allowed (default 100000; the process file limit usually binds first); more are closed at once.
   pub max_connections: Option<u32>,
   /// ms a handler has to start its response before a 503 (default 60000; 0: never).
   pub handler_timeout_ms: Option<u32>,
@@ -106,7 +106,7 @@ impl NativeServer {
       stream: StreamLimits { high_water, max_buffer, policy },
       heartbeat_ms: o.heartbeat_ms.unwrap_or(0),
       max_header_size: (o.max_header_size.unwrap_or(16 * 1024) as usize).max(8192),
-      max_connections: o.max_connections.unwrap_or(16 * 1024).max(1) as usize,
+      max_connections: o.max_connections.unwrap_or(100_000).max(1) as usize,
       handler_timeout: match o.handler_timeout_ms.unwrap_or(60_000) {
         0 => None,
         ms => Some(Duration::from_millis(ms as u64)),
