@@ -17,6 +17,9 @@ const EV_BODY = 2;
 const EV_CLOSED = 3;
 const EV_DRAIN = 4;
 const UNMATCHED = 0xffffffff;
+// Method numbers shared with METHODS in src/bridge/events.rs.
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE'];
+const METHOD_OTHER = 16;
 
 const NO_NAMES = [];
 const DEFAULT_MAX_BODY = 250 * 1024;
@@ -191,26 +194,51 @@ class Server extends Router {
     }
   }
 
+  // [numbers, text, buffers]: the layout is described in src/bridge/events.rs.
   _runBatch(batch) {
-    for (let i = 0; i < batch.length; i += STRIDE) {
+    const nums = batch[0];
+    const text = batch[1];
+    const buffers = batch[2];
+    let at = 0;
+    for (let i = 0; i < nums.length; ) {
+      const kind = nums[i];
+      const id = nums[i + 1];
       try {
-        switch (batch[i]) {
-          case EV_REQUEST:
-            this._onRequest(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
-            break;
-          case EV_CLOSE: {
-            const res = this._live.get(batch[i + 1]);
-            if (res !== undefined) res._close(batch[i + 2]);
+        switch (kind) {
+          case EV_REQUEST: {
+            let method = nums[i + 3];
+            if (method < METHOD_OTHER) method = METHODS[method];
+            else {
+              method = text.slice(at, (at += method - METHOD_OTHER));
+            }
+            const url = text.slice(at, (at += nums[i + 4]));
+            const route = nums[i + 2];
+            const n = nums[i + 5];
+            let params;
+            if (n > 0) {
+              params = new Array(n);
+              for (let p = 0; p < n; p++) params[p] = text.slice(at, (at += nums[i + STRIDE + p]));
+              i += n;
+            }
+            this._onRequest(id, route, method, url, params);
             break;
           }
-          case EV_BODY:
-            this._onBody(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
+          case EV_CLOSE: {
+            const res = this._live.get(id);
+            if (res !== undefined) res._close(nums[i + 2] === 1);
             break;
+          }
+          case EV_BODY: {
+            const index = nums[i + 2];
+            if (index >= 0) this._onBody(id, buffers[index]);
+            else this._onBody(id, undefined, nums[i + 3], text.slice(at, (at += nums[i + 4])));
+            break;
+          }
           case EV_CLOSED:
             this._onClosed();
             break;
           case EV_DRAIN: {
-            const res = this._live.get(batch[i + 1]);
+            const res = this._live.get(id);
             if (res !== undefined) res.emit('drain');
             break;
           }
@@ -222,6 +250,7 @@ class Server extends Router {
           throw err;
         });
       }
+      i += STRIDE;
     }
   }
 

@@ -23,3 +23,8 @@ pub mod broadcast;
 pub mod http;
 pub mod server;
 pub mod sse;
+
+// Buffers and responses are made on the JS thread and freed on a runtime thread (and
+// back); glibc's malloc serialises such cross-thread frees on arena locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

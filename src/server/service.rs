@@ -49,7 +49,6 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
   state.stats.request();
   let id = state.next_id();
   let (reply, replied) = oneshot::channel();
-  let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
   state.exchanges.insert(id, Exchange {
     headers: parts.headers,
     remote,
@@ -62,7 +61,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
   // From here on, however this future ends (answered, client gone, server closing),
   // the guard ends the exchange exactly once.
   let guard = CloseGuard::new(id, state.clone());
-  if !state.events.push(Event::Request { id, route, method: parts.method.as_str().to_owned(), target, params }) {
+  if !state.events.push(Event::Request { id, route, method: parts.method, target: parts.uri, params }) {
     guard.disarm();
     return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
   }
