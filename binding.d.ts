@@ -24,7 +24,7 @@ export declare class NativeChannel {
 }
 
 export declare class NativeServer {
-  /** `on_batch(events)` receives the flat event arrays described in `bridge/events.rs`. */
+  /** `on_batch(events)` receives the event batches described in `bridge/events.rs`. */
   constructor(onBatch: (arg: Batch) => void, options?: NativeOptions | undefined | null)
   /** Adds a route; returns its parameter names in the order their values arrive. */
   addRoute(method: string, pattern: string, route: number): Array<string>
@@ -38,6 +38,11 @@ export declare class NativeServer {
    * `closed` event follows (only for a server that listened).
    */
   close(timeoutMs: number, finalEvent?: NativeEvent | undefined | null): void
+  /**
+   * The per-response and per-event calls (`respond`, `write`, `endStream`, `sseSend`,
+   * `sseComment`) as plain functions bound to this server: see `bridge/hot_calls.rs`.
+   */
+  hotCalls(): { respond(id: number, status: number, headers: string[], body?: string | Buffer | null): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, eventId: string | undefined, event: string | undefined, data: string, retry?: number): boolean; sseComment(id: number, text: string): boolean }
   /**
    * Frees the runtime and the JS callback once the `closed` event arrived; after
    * this nothing of the server keeps Node alive.
@@ -62,21 +67,8 @@ export declare class NativeServer {
    * back as a body event. False if there is no body to read any more.
    */
   readBody(id: number, limit: number): boolean
-  /** Answers in one piece. False if the client is gone or the exchange already answered. */
-  respond(id: number, status: number, headers: Array<string>, body?: string | Buffer | undefined | null): boolean
   /** Sends the head and opens a streaming body; `sse` adds the event-stream headers. */
   startStream(id: number, status: number, headers: Array<string>, sse: boolean): boolean
-  /**
-   * Queues bytes on an open stream, as given. False if the client is gone, or the
-   * stream is above its high-water mark (a `drain` event follows; nothing was lost).
-   */
-  write(id: number, chunk: string | Buffer): boolean
-  /** Ends an open stream, after `chunk` if given. */
-  endStream(id: number, chunk?: string | Buffer | undefined | null): boolean
-  /** Encodes one SSE event and queues it. False if the client is gone. */
-  sseSend(id: number, eventId: string | undefined | null, event: string | undefined | null, data: string, retry?: number | undefined | null): boolean
-  /** Queues an SSE comment (one `:` line per line of `text`). */
-  sseComment(id: number, text: string): boolean
   /** Queues a `retry:` hint. */
   sseRetry(id: number, ms: number): boolean
   /** Sets an open stream's keep-alive comment interval (0 turns it off). */

@@ -92,7 +92,7 @@ class Response extends EventEmitter {
     }
     this._prepare();
     // Throws (leaving the response untouched) if Rust refuses the head.
-    const ok = this._server._native.respond(this._id, this._status, this._headers, body);
+    const ok = this._server._calls.respond(this._id, this._status, this._headers, body);
     this.initiated = true;
     this.completed = true;
     if (ok) {
@@ -129,7 +129,7 @@ class Response extends EventEmitter {
     if (typeof encoding === 'function') callback = encoding;
     if (this.completed) return false;
     if (!this.initiated && !this._startStream(false)) return false;
-    const ok = chunk === undefined || chunk === null ? true : this._server._native.write(this._id, toChunk(chunk, encoding));
+    const ok = chunk === undefined || chunk === null ? true : this._server._calls.write(this._id, toChunk(chunk, encoding));
     if (typeof callback === 'function') process.nextTick(callback, ok ? undefined : new Error('client disconnected'));
     return ok;
   }
@@ -139,7 +139,7 @@ class Response extends EventEmitter {
     if (this.completed) return this;
     if (!this.initiated) return this.send(chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
     this.completed = true;
-    const ok = this._server._native.endStream(this._id, chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
+    const ok = this._server._calls.endStream(this._id, chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
     if (ok) this.emit('finish', this._req, this);
     // 'close' comes from Rust once the last byte is out (or the client left).
     return this;

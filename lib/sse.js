@@ -27,15 +27,15 @@ class SSEventStream {
     if (!this._ready()) return false;
     const res = this._res;
     const n = arguments.length;
-    if (n >= 3) return res._server._native.sseSend(res._id, field(a), field(b), toData(c));
-    if (n === 2) return res._server._native.sseSend(res._id, undefined, field(a), toData(b));
-    return res._server._native.sseSend(res._id, undefined, undefined, toData(a));
+    if (n >= 3) return res._server._calls.sseSend(res._id, field(a), field(b), toData(c));
+    if (n === 2) return res._server._calls.sseSend(res._id, undefined, field(a), toData(b));
+    return res._server._calls.sseSend(res._id, undefined, undefined, toData(a));
   }
 
   /** Sends a comment line (ignored by clients; keeps the connection alive). */
   comment(text) {
     if (!this._ready()) return false;
-    return this._res._server._native.sseComment(this._res._id, text === undefined || text === null ? '' : String(text));
+    return this._res._server._calls.sseComment(this._res._id, text === undefined || text === null ? '' : String(text));
   }
 
   /** Sets the client's reconnection delay in milliseconds. */

@@ -8,22 +8,21 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::Response;
-use napi::bindgen_prelude::{Buffer, Either, Function};
+use napi::bindgen_prelude::Function;
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
 use super::events::{Batch, Event};
-use crate::http::body::ResponseBody;
+use super::hot_calls::accepted;
 use crate::http::head;
-use crate::http::stream::{Pushed, SlowClient, StreamLimits};
+use crate::http::stream::{SlowClient, StreamLimits};
 use crate::server::listener::accept_loop;
 use crate::server::runtime::ServerRuntime;
 use crate::server::state::{Limits, Phase, ServerState};
-use crate::sse::encode::{encode_comment, encode_event, encode_retry, Event as SseEvent};
+use crate::sse::encode::{encode_event, encode_retry, Event as SseEvent};
 
 #[napi(object)]
 #[derive(Default)]
@@ -81,16 +80,9 @@ fn err(msg: impl Into<String>) -> Error {
   Error::new(Status::InvalidArg, msg.into())
 }
 
-fn chunk_bytes(chunk: Either<String, Buffer>) -> Bytes {
-  match chunk {
-    Either::A(s) => Bytes::from(s),
-    Either::B(b) => Bytes::copy_from_slice(&b),
-  }
-}
-
 #[napi]
 impl NativeServer {
-  /// `on_batch(events)` receives the flat event arrays described in `bridge/events.rs`.
+  /// `on_batch(events)` receives the event batches described in `bridge/events.rs`.
   #[napi(constructor)]
   pub fn new(on_batch: Function<'_, Batch, ()>, options: Option<NativeOptions>) -> Result<Self> {
     let o = options.unwrap_or_default();
@@ -196,6 +188,16 @@ impl NativeServer {
     });
   }
 
+  /// The per-response and per-event calls (`respond`, `write`, `endStream`, `sseSend`,
+  /// `sseComment`) as plain functions bound to this server: see `bridge/hot_calls.rs`.
+  #[napi(
+    ts_return_type = "{ respond(id: number, status: number, headers: string[], body?: string | Buffer | null): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, eventId: string | undefined, event: string | undefined, data: string, retry?: number): boolean; sseComment(id: number, text: string): boolean }"
+  )]
+  pub fn hot_calls(&self, env: Env) -> Result<napi::bindgen_prelude::Object<'_>> {
+    let raw = super::hot_calls::create(env.raw(), &self.state)?;
+    Ok(napi::bindgen_prelude::Object::from_raw(env.raw(), raw))
+  }
+
   /// Frees the runtime and the JS callback once the `closed` event arrived; after
   /// this nothing of the server keeps Node alive.
   #[napi]
@@ -298,17 +300,6 @@ impl NativeServer {
     true
   }
 
-  /// Answers in one piece. False if the client is gone or the exchange already answered.
-  #[napi(catch_unwind)]
-  pub fn respond(&self, id: i64, status: u32, headers: Vec<String>, body: Option<Either<String, Buffer>>) -> Result<bool> {
-    let status = head::status(status).map_err(|e| err(e.0))?;
-    let headers = head::headers(&headers, true).map_err(|e| err(e.0))?;
-    let mut resp = Response::new(body.map_or_else(ResponseBody::empty, |b| ResponseBody::full(chunk_bytes(b))));
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    Ok(self.state.exchanges.respond(&self.state.handoff, id as u64, resp))
-  }
-
   /// Sends the head and opens a streaming body; `sse` adds the event-stream headers.
   #[napi(catch_unwind)]
   pub fn start_stream(&self, id: i64, status: u32, headers: Vec<String>, sse: bool) -> Result<bool> {
@@ -338,32 +329,6 @@ impl NativeServer {
       .map_err(|e| Error::from_reason(e.to_string()))
   }
 
-  /// Queues bytes on an open stream, as given. False if the client is gone, or the
-  /// stream is above its high-water mark (a `drain` event follows; nothing was lost).
-  #[napi]
-  pub fn write(&self, id: i64, chunk: Either<String, Buffer>) -> bool {
-    accepted(self.state.exchanges.write(id as u64, chunk_bytes(chunk)))
-  }
-
-  /// Ends an open stream, after `chunk` if given.
-  #[napi]
-  pub fn end_stream(&self, id: i64, chunk: Option<Either<String, Buffer>>) -> bool {
-    self.state.exchanges.end_stream(id as u64, chunk.map(chunk_bytes))
-  }
-
-  /// Encodes one SSE event and queues it. False if the client is gone.
-  #[napi(catch_unwind)]
-  pub fn sse_send(&self, id: i64, event_id: Option<String>, event: Option<String>, data: String, retry: Option<u32>) -> bool {
-    let bytes = encode_event(&SseEvent { id: event_id.as_deref(), event: event.as_deref(), data: &data, retry });
-    accepted(self.state.exchanges.stream(id as u64).map_or(Pushed::Closed, |q| q.push_event(bytes)))
-  }
-
-  /// Queues an SSE comment (one `:` line per line of `text`).
-  #[napi(catch_unwind)]
-  pub fn sse_comment(&self, id: i64, text: String) -> bool {
-    accepted(self.state.exchanges.write(id as u64, encode_comment(&text)))
-  }
-
   /// Queues a `retry:` hint.
   #[napi]
   pub fn sse_retry(&self, id: i64, ms: u32) -> bool {
@@ -384,7 +349,3 @@ impl NativeServer {
   }
 }
 
-/// What a write returns to JS: true only if queued below the high-water mark.
-fn accepted(p: Pushed) -> bool {
-  matches!(p, Pushed::Queued { below_high_water: true })
-}
