@@ -111,7 +111,8 @@ class Request {
   /** Request headers, names lower-case; repeated headers joined with ', '. */
   get headers() {
     if (this._headers === undefined) {
-      const flat = this._server._native.requestHeaders(this._id);
+      const text = this._server._calls.requestHeaders(this._id);
+      const flat = text === '' ? [] : text.split('\n');
       const out = {};
       for (let i = 0; i < flat.length; i += 2) {
         const name = flat[i];

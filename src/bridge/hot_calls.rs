@@ -24,18 +24,25 @@ use crate::http::stream::Pushed;
 use crate::server::state::ServerState;
 use crate::sse::encode::{encode_comment, encode_event, Event as SseEvent};
 
-type Call = unsafe fn(env: sys::napi_env, state: &ServerState, args: &[sys::napi_value; MAX_ARGS]) -> Result<bool, String>;
+type Call = unsafe fn(env: sys::napi_env, state: &ServerState, args: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String>;
+
+/// What a call returns to JS.
+enum Out {
+  Bool(bool),
+  Text(String),
+}
 
 const MAX_ARGS: usize = 5;
 
-/// `{ respond, write, endStream, sseSend, sseComment }` for `state`.
+/// `{ respond, write, endStream, sseSend, sseComment, requestHeaders }` for `state`.
 pub fn create(env: sys::napi_env, state: &Arc<ServerState>) -> napi::Result<sys::napi_value> {
-  let calls: [(&str, sys::napi_callback); 5] = [
+  let calls: [(&str, sys::napi_callback); 6] = [
     ("respond", Some(js_respond)),
     ("write", Some(js_write)),
     ("endStream", Some(js_end_stream)),
     ("sseSend", Some(js_sse_send)),
     ("sseComment", Some(js_sse_comment)),
+    ("requestHeaders", Some(js_request_headers)),
   ];
   unsafe {
     let mut obj = ptr::null_mut();
@@ -75,10 +82,9 @@ macro_rules! entry_points {
     }
   )*};
 }
-entry_points!(js_respond => respond, js_write => write, js_end_stream => end_stream, js_sse_send => sse_send, js_sse_comment => sse_comment);
+entry_points!(js_respond => respond, js_write => write, js_end_stream => end_stream, js_sse_send => sse_send, js_sse_comment => sse_comment, js_request_headers => request_headers);
 
-/// The shared trampoline: arguments in, panics and errors turned into JS exceptions,
-/// a boolean out.
+/// The shared trampoline: arguments in, panics and errors turned into JS exceptions.
 #[inline(always)]
 unsafe fn call(env: sys::napi_env, info: sys::napi_callback_info, f: Call) -> sys::napi_value {
   let mut argc = MAX_ARGS;
@@ -98,9 +104,18 @@ unsafe fn call(env: sys::napi_env, info: sys::napi_callback_info, f: Call) -> sy
   let state = &*(data as *const ServerState);
   let outcome = catch_unwind(AssertUnwindSafe(|| f(env, state, &args))).unwrap_or_else(|_| Err("hyper-sse: internal error (a Rust panic) in a native call".to_string()));
   match outcome {
-    Ok(b) => {
+    Ok(Out::Bool(b)) => {
       let mut out = ptr::null_mut();
       sys::napi_get_boolean(env, b, &mut out);
+      out
+    }
+    Ok(Out::Text(t)) => {
+      let mut out = ptr::null_mut();
+      if t.is_ascii() {
+        sys::napi_create_string_latin1(env, t.as_ptr() as *const c_char, t.len() as isize, &mut out);
+      } else {
+        sys::napi_create_string_utf8(env, t.as_ptr() as *const c_char, t.len() as isize, &mut out);
+      }
       out
     }
     Err(msg) => {
@@ -189,32 +204,32 @@ unsafe fn string_list(env: sys::napi_env, v: sys::napi_value) -> Result<Vec<Stri
 
 /// respond(id, status, headers, body?): answers in one piece. False if the client is
 /// gone or the exchange already answered; throws on an invalid status or header.
-unsafe fn respond(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<bool, String> {
+unsafe fn respond(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let status = head::status(number(env, a[1], "status")? as u32).map_err(|e| e.0)?;
   let headers = head::headers(&string_list(env, a[2])?, true).map_err(|e| e.0)?;
   let mut resp = Response::new(chunk(env, a[3])?.map_or_else(ResponseBody::empty, ResponseBody::full));
   *resp.status_mut() = status;
   *resp.headers_mut() = headers;
-  Ok(state.exchanges.respond(&state.handoff, id, resp))
+  Ok(Out::Bool(state.exchanges.respond(&state.handoff, id, resp)))
 }
 
 /// write(id, chunk): queues bytes on an open stream, as given. False if the client is
 /// gone, or the stream is above its high-water mark (a `drain` event follows).
-unsafe fn write(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<bool, String> {
+unsafe fn write(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let bytes = chunk(env, a[1])?.unwrap_or_default();
-  Ok(accepted(state.exchanges.write(id, bytes)))
+  Ok(Out::Bool(accepted(state.exchanges.write(id, bytes))))
 }
 
 /// endStream(id, chunk?): ends an open stream, after `chunk` if given.
-unsafe fn end_stream(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<bool, String> {
+unsafe fn end_stream(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
   let id = id(env, a[0])?;
-  Ok(state.exchanges.end_stream(id, chunk(env, a[1])?))
+  Ok(Out::Bool(state.exchanges.end_stream(id, chunk(env, a[1])?)))
 }
 
 /// sseSend(id, eventId?, event?, data, retry?): encodes one SSE event and queues it.
-unsafe fn sse_send(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<bool, String> {
+unsafe fn sse_send(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let event_id = optional_string(env, a[1], "an event id")?;
   let event = optional_string(env, a[2], "an event name")?;
@@ -224,14 +239,37 @@ unsafe fn sse_send(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value
     _ => Some(number(env, a[4], "retry")?.clamp(0.0, u32::MAX as f64) as u32),
   };
   let bytes = encode_event(&SseEvent { id: event_id.as_deref(), event: event.as_deref(), data: &data, retry });
-  Ok(accepted(state.exchanges.stream(id).map_or(Pushed::Closed, |q| q.push_event(bytes))))
+  Ok(Out::Bool(accepted(state.exchanges.stream(id).map_or(Pushed::Closed, |q| q.push_event(bytes)))))
 }
 
 /// sseComment(id, text): queues an SSE comment (one `:` line per line of `text`).
-unsafe fn sse_comment(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<bool, String> {
+unsafe fn sse_comment(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let text = string(env, a[1], "a comment")?;
-  Ok(accepted(state.exchanges.write(id, encode_comment(&text))))
+  Ok(Out::Bool(accepted(state.exchanges.write(id, encode_comment(&text)))))
+}
+
+/// requestHeaders(id): `"name\nvalue\nname\nvalue"`, names lower-case, in arrival order
+/// ("" once the exchange is over). One string, split in JS: cheaper than an array of
+/// strings built element by element. Neither names nor values can hold a line feed.
+unsafe fn request_headers(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
+  let id = id(env, a[0])?;
+  let text = state
+    .exchanges
+    .with(id, |ex| {
+      let mut out = String::with_capacity(ex.headers.len() * 32);
+      for (name, value) in ex.headers.iter() {
+        if !out.is_empty() {
+          out.push('\n');
+        }
+        out.push_str(name.as_str());
+        out.push('\n');
+        out.push_str(&String::from_utf8_lossy(value.as_bytes()));
+      }
+      out
+    })
+    .unwrap_or_default();
+  Ok(Out::Text(text))
 }
 
 /// What a write returns to JS: true only if queued below the high-water mark.

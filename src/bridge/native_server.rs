@@ -191,7 +191,7 @@ impl NativeServer {
   /// The per-response and per-event calls (`respond`, `write`, `endStream`, `sseSend`,
   /// `sseComment`) as plain functions bound to this server: see `bridge/hot_calls.rs`.
   #[napi(
-    ts_return_type = "{ respond(id: number, status: number, headers: string[], body?: string | Buffer | null): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, eventId: string | undefined, event: string | undefined, data: string, retry?: number): boolean; sseComment(id: number, text: string): boolean }"
+    ts_return_type = "{ respond(id: number, status: number, headers: string[], body?: string | Buffer | null): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, eventId: string | undefined, event: string | undefined, data: string, retry?: number): boolean; sseComment(id: number, text: string): boolean; requestHeaders(id: number): string }"
   )]
   pub fn hot_calls(&self, env: Env) -> Result<napi::bindgen_prelude::Object<'_>> {
     let raw = super::hot_calls::create(env.raw(), &self.state)?;
@@ -233,23 +233,6 @@ impl NativeServer {
       slow_client_disconnects: s.slow_disconnects as f64,
       events_dropped: s.events_dropped as f64,
     }
-  }
-
-  /// Request headers as `[name, value, ...]`, names lower-case, in arrival order.
-  #[napi]
-  pub fn request_headers(&self, id: i64) -> Vec<String> {
-    self
-      .state
-      .exchanges
-      .with(id as u64, |ex| {
-        let mut out = Vec::with_capacity(ex.headers.len() * 2);
-        for (name, value) in ex.headers.iter() {
-          out.push(name.as_str().to_owned());
-          out.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
-        }
-        out
-      })
-      .unwrap_or_default()
   }
 
   /// The client's IP address, or "" once the exchange is over.
