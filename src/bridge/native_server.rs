@@ -159,6 +159,9 @@ impl NativeServer {
     runtime.handle().spawn(self.state.handoff.clone().run());
     runtime.handle().spawn(self.state.events.clone().flush_loop());
     runtime.handle().spawn(self.state.timer.clone().run());
+    if let Some(limit) = self.state.limits.handler_timeout {
+      runtime.handle().spawn(crate::server::handler_deadline::sweep(self.state.clone(), limit));
+    }
     self.runtime = Some(runtime);
     // A listening server keeps Node alive until close() completes.
     #[allow(deprecated)]

@@ -36,6 +36,8 @@ pub struct Exchange {
   pub watched: bool,
   /// Cuts this request's connection off (a stream whose client is too slow).
   pub connection: Arc<ConnectionKill>,
+  /// When the request reached JS, on the server's coarse clock (handler deadline).
+  pub started_ms: u64,
 }
 
 #[derive(Default)]
@@ -124,6 +126,22 @@ impl Exchanges {
     };
     queue.end();
     ok
+  }
+
+  /// Forgets every exchange JS has not started answering since `cutoff_ms`; returns
+  /// their ids, whether JS watches them, and their reply channels.
+  pub fn expire_pending(&self, cutoff_ms: u64) -> Vec<(u64, bool, oneshot::Sender<Response<ResponseBody>>)> {
+    let mut expired = Vec::new();
+    self.map.lock().retain(|id, ex| {
+      if ex.started_ms > cutoff_ms || !matches!(ex.reply, Reply::Pending(_)) {
+        return true;
+      }
+      if let Reply::Pending(tx) = std::mem::replace(&mut ex.reply, Reply::Ended) {
+        expired.push((*id, ex.watched, tx));
+      }
+      false
+    });
+    expired
   }
 
   /// Answers a pending exchange in one piece and forgets it.

@@ -1,4 +1,5 @@
-//! A coarse timer for hyper's per-request head-read deadline. tokio's exact timers
+//! A coarse timer for hyper's per-request head-read deadline (and the clock the
+//! handler deadline sweep reads). tokio's exact timers
 //! cost a wheel registration (and often a driver wake-up) per request; a deadline
 //! measured in seconds does not need that. Here a sleep is a deadline and a waker
 //! slot; one ticker task per server sweeps them every TICK. Deadlines fire up to one
@@ -64,6 +65,11 @@ impl CoarseTimer {
         }
       }
     }
+  }
+
+  /// Milliseconds since the timer started, as of the last tick.
+  pub fn now_ms(&self) -> u64 {
+    self.shared.now_ms.load(Ordering::Relaxed)
   }
 
   fn sleep_ms(&self, deadline_ms: u64) -> Pin<Box<dyn hyper::rt::Sleep>> {

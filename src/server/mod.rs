@@ -1,5 +1,6 @@
 //! The server side: routing, accepting, serving, shared state.
 pub mod coarse_timer;
+pub mod handler_deadline;
 pub mod listener;
 pub mod router;
 pub mod runtime;

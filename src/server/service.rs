@@ -57,6 +57,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
     reply: Reply::Pending(reply),
     watched: false,
     connection,
+    started_ms: state.timer.now_ms(),
   });
   // From here on, however this future ends (answered, client gone, server closing),
   // the guard ends the exchange exactly once.
@@ -65,15 +66,10 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
     guard.disarm();
     return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
   }
-  let deadline = state.limits.handler_timeout;
-  let replied = async {
-    match deadline {
-      Some(limit) => tokio::time::timeout(limit, replied).await.ok(),
-      None => Some(replied.await),
-    }
-  };
+  // A handler that never answers is answered by the deadline sweep
+  // (handler_deadline.rs), through this same channel.
   match replied.await {
-    Some(Ok(mut resp)) => {
+    Ok(mut resp) => {
       if resp.body().is_stream() {
         resp.body_mut().attach_guard(guard);
       } else {
@@ -81,13 +77,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
       }
       resp
     }
-    // The handler never started a response: 503. Dropping the armed guard ends the
-    // exchange for JS too (its later writes return false; 'abort'/'close' fire).
-    None => {
-      drop(guard);
-      plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-    }
-    Some(Err(_)) => {
+    Err(_) => {
       guard.disarm();
       plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
     }
