@@ -178,13 +178,13 @@ impl NativeServer {
     if *self.state.phase.borrow() != Phase::Running {
       return;
     }
-    self.state.phase.send_replace(Phase::Draining);
+    self.state.set_phase(Phase::Draining);
     let last = final_event.map(|e| encode_event(&SseEvent { id: e.id.as_deref(), event: e.event.as_deref(), data: &e.data, retry: e.retry }));
     self.state.exchanges.end_all_streams(last.as_ref());
     let state = self.state.clone();
     rt.handle().spawn(async move {
       if !state.connections_closed(Duration::from_millis(timeout_ms as u64)).await {
-        state.phase.send_replace(Phase::Force);
+        state.set_phase(Phase::Force);
         state.connections_closed(Duration::from_secs(2)).await;
       }
       state.events.push(Event::Closed);

@@ -3,13 +3,13 @@
 //! socket write. It also holds the slow-client policy: unsent bytes are bounded.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::bridge::handoff::Handoff;
 use crate::server::stats::Stats;
@@ -64,21 +64,32 @@ struct Inner {
   killed: bool,
 }
 
-/// Lets a stream cut its whole connection off. Needed because a client that never
-/// reads stalls hyper's socket writes, and then hyper never polls the body again to
-/// see it fail: the connection task itself must drop the connection.
+/// What can end a connection from outside hyper: a stream cutting its client off (a
+/// client that never reads stalls hyper's socket writes, and then hyper never polls
+/// the body again to see it fail), or the server's shutdown phase changing. The
+/// connection task checks it with atomic loads each time it runs, and registers its
+/// waker without a lock: it runs once per request and once per streamed write.
 #[derive(Default)]
 pub struct ConnectionKill {
-  notify: Notify,
+  killed: AtomicBool,
+  waker: AtomicWaker,
 }
 
 impl ConnectionKill {
   pub fn kill(&self) {
-    self.notify.notify_one();
+    self.killed.store(true, Ordering::Release);
+    self.waker.wake();
   }
 
-  pub async fn killed(&self) {
-    self.notify.notified().await
+  /// Makes the connection task look at the server's phase.
+  pub fn wake(&self) {
+    self.waker.wake();
+  }
+
+  /// Registers the connection task's waker, then tells whether it was killed.
+  pub fn poll_killed(&self, waker: &Waker) -> bool {
+    self.waker.register(waker);
+    self.killed.load(Ordering::Acquire)
   }
 }
 

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -39,11 +41,10 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
 }
 
 async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<ServerState>) {
-  let _counted = state.connection_opened();
-  let _ = stream.set_nodelay(true);
-  let mut phase = state.phase.subscribe();
-  let svc_state = state.clone();
   let kill = Arc::new(ConnectionKill::default());
+  let _counted = state.connection_opened(kill.clone());
+  let _ = stream.set_nodelay(true);
+  let svc_state = state.clone();
   let svc_kill = kill.clone();
   let conn = http1::Builder::new()
     .timer(state.timer.clone())
@@ -51,23 +52,23 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
     .max_buf_size(state.limits.max_header_size)
     .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(svc_state.clone(), remote, svc_kill.clone(), req)));
   tokio::pin!(conn);
-  let mut current = *phase.borrow_and_update();
-  loop {
-    match current {
-      Phase::Force => return,
-      Phase::Draining => conn.as_mut().graceful_shutdown(),
-      Phase::Running => {}
-    }
-    tokio::select! {
-      _ = conn.as_mut() => return,
+  let mut draining = false;
+  // Runs once per request and per streamed write: the outside signals are two atomic
+  // loads here, not futures polled beside hyper's.
+  std::future::poll_fn(|cx| {
+    if kill.poll_killed(cx.waker()) {
       // A stream's client fell too far behind: drop the connection outright.
-      _ = kill.killed() => return,
-      changed = phase.changed() => {
-        if changed.is_err() {
-          return;
-        }
-        current = *phase.borrow_and_update();
-      }
+      return Poll::Ready(());
     }
-  }
+    match state.phase_now() {
+      Phase::Force => return Poll::Ready(()),
+      Phase::Draining if !draining => {
+        draining = true;
+        conn.as_mut().graceful_shutdown();
+      }
+      _ => {}
+    }
+    conn.as_mut().poll(cx).map(|_| ())
+  })
+  .await
 }

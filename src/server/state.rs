@@ -1,10 +1,12 @@
 //! What one server shares between its tokio tasks and the JS thread.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
 
 use super::router::Router;
@@ -12,10 +14,11 @@ use super::coarse_timer::CoarseTimer;
 use super::stats::Stats;
 use crate::bridge::events::EventQueue;
 use crate::bridge::handoff::Handoff;
-use crate::http::exchange::Exchanges;
+use crate::http::exchange::{Exchanges, IdHasher};
 use crate::http::stream::{ConnectionKill, StreamLimits, StreamQueue};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub enum Phase {
   Running,
   /// `close()` was called: no new connections, streams are ended, in-flight requests finish.
@@ -51,9 +54,14 @@ pub struct ServerState {
   pub handoff: Arc<Handoff>,
   /// Head-read deadlines (see coarse_timer.rs).
   pub timer: CoarseTimer,
+  /// The accept loop watches this; connections read `phase_now` (see `set_phase`).
   pub phase: watch::Sender<Phase>,
+  phase_now: AtomicU8,
   next_id: AtomicU64,
   connections: AtomicUsize,
+  /// Every open connection's kill switch, to wake them all when the phase changes.
+  live: Mutex<HashMap<u64, Arc<ConnectionKill>, BuildHasherDefault<IdHasher>>>,
+  next_connection: AtomicU64,
   connections_gone: Notify,
 }
 
@@ -69,8 +77,11 @@ impl ServerState {
       handoff: Arc::new(Handoff::default()),
       timer: CoarseTimer::new(),
       phase: watch::Sender::new(Phase::Running),
+      phase_now: AtomicU8::new(Phase::Running as u8),
       next_id: AtomicU64::new(1),
       connections: AtomicUsize::new(0),
+      live: Mutex::new(HashMap::default()),
+      next_connection: AtomicU64::new(0),
       connections_gone: Notify::new(),
     })
   }
@@ -84,10 +95,30 @@ impl ServerState {
     self.next_id.fetch_add(1, Ordering::Relaxed)
   }
 
-  /// Counts a connection until the returned guard drops.
-  pub fn connection_opened(self: &Arc<Self>) -> ConnectionCount {
+  /// Moves every connection to `phase` (woken to act on it) and tells the accept loop.
+  pub fn set_phase(&self, phase: Phase) {
+    self.phase_now.store(phase as u8, Ordering::Release);
+    self.phase.send_replace(phase);
+    for kill in self.live.lock().values() {
+      kill.wake();
+    }
+  }
+
+  pub fn phase_now(&self) -> Phase {
+    match self.phase_now.load(Ordering::Acquire) {
+      0 => Phase::Running,
+      1 => Phase::Draining,
+      _ => Phase::Force,
+    }
+  }
+
+  /// Counts a connection (and keeps its kill switch reachable) until the returned
+  /// guard drops.
+  pub fn connection_opened(self: &Arc<Self>, kill: Arc<ConnectionKill>) -> ConnectionCount {
     self.connections.fetch_add(1, Ordering::AcqRel);
-    ConnectionCount(self.clone())
+    let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+    self.live.lock().insert(id, kill);
+    ConnectionCount(self.clone(), id)
   }
 
   pub fn open_connections(&self) -> usize {
@@ -116,10 +147,11 @@ impl ServerState {
   }
 }
 
-pub struct ConnectionCount(Arc<ServerState>);
+pub struct ConnectionCount(Arc<ServerState>, u64);
 
 impl Drop for ConnectionCount {
   fn drop(&mut self) {
+    self.0.live.lock().remove(&self.1);
     if self.0.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
       self.0.connections_gone.notify_waiters();
     }
