@@ -147,15 +147,23 @@ unsafe fn id(env: sys::napi_env, v: sys::napi_value) -> Result<u64, String> {
 }
 
 unsafe fn string(env: sys::napi_env, v: sys::napi_value, what: &str) -> Result<String, String> {
-  let mut len = 0;
-  if sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len) != sys::Status::napi_ok {
+  // Most strings here are short (a body, a header, an event): try one call into a
+  // stack buffer before asking Node-API for the length and copying again.
+  let mut small = [0u8; 256];
+  let mut written = 0;
+  if sys::napi_get_value_string_utf8(env, v, small.as_mut_ptr() as *mut c_char, small.len(), &mut written) != sys::Status::napi_ok {
     return Err(format!("{what} must be a string"));
   }
+  // Node-API writes valid UTF-8 (lone surrogates become U+FFFD) and never splits a
+  // character, so a short write is the whole string.
+  if written + 4 < small.len() {
+    return Ok(String::from_utf8_unchecked(small[..written].to_vec()));
+  }
+  let mut len = 0;
+  sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len);
   let mut buf = Vec::<u8>::with_capacity(len + 1);
-  let mut written = 0;
   sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr() as *mut c_char, len + 1, &mut written);
   buf.set_len(written);
-  // Node-API writes valid UTF-8 (lone surrogates become U+FFFD).
   Ok(String::from_utf8_unchecked(buf))
 }
 
