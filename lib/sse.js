@@ -27,9 +27,9 @@ class SSEventStream {
     if (!this._ready()) return false;
     const res = this._res;
     const n = arguments.length;
-    if (n >= 3) return res._server._calls.sseSend(res._id, field(a), field(b), toData(c));
-    if (n === 2) return res._server._calls.sseSend(res._id, undefined, field(a), toData(b));
-    return res._server._calls.sseSend(res._id, undefined, undefined, toData(a));
+    if (n >= 3) return res._server._calls.sseSend(res._id, toData(c), field(b), field(a));
+    if (n === 2) return res._server._calls.sseSend(res._id, toData(b), field(a));
+    return res._server._calls.sseSend(res._id, toData(a));
   }
 
   /** Sends a comment line (ignored by clients; keeps the connection alive). */

@@ -24,7 +24,8 @@ use crate::http::stream::Pushed;
 use crate::server::state::ServerState;
 use crate::sse::encode::{encode_comment, encode_event, Event as SseEvent};
 
-type Call = unsafe fn(env: sys::napi_env, state: &ServerState, args: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String>;
+/// Arguments past `argc` read as undefined.
+type Call = unsafe fn(env: sys::napi_env, state: &ServerState, args: &[sys::napi_value], argc: usize) -> Result<Out, String>;
 
 /// What a call returns to JS.
 enum Out {
@@ -93,16 +94,10 @@ unsafe fn call(env: sys::napi_env, info: sys::napi_callback_info, f: Call) -> sy
   if sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), ptr::null_mut(), &mut data) != sys::Status::napi_ok {
     return ptr::null_mut();
   }
-  if argc < MAX_ARGS {
-    // Missing arguments read as undefined.
-    let mut undefined = ptr::null_mut();
-    sys::napi_get_undefined(env, &mut undefined);
-    for a in &mut args[argc..] {
-      *a = undefined;
-    }
-  }
+  // Node-API fills the slots past the arguments given with undefined; `argc` is now
+  // the number given.
   let state = &*(data as *const ServerState);
-  let outcome = catch_unwind(AssertUnwindSafe(|| f(env, state, &args))).unwrap_or_else(|_| Err("hyper-sse: internal error (a Rust panic) in a native call".to_string()));
+  let outcome = catch_unwind(AssertUnwindSafe(|| f(env, state, &args, argc))).unwrap_or_else(|_| Err("hyper-sse: internal error (a Rust panic) in a native call".to_string()));
   match outcome {
     Ok(Out::Bool(b)) => {
       let mut out = ptr::null_mut();
@@ -212,7 +207,7 @@ unsafe fn string_list(env: sys::napi_env, v: sys::napi_value) -> Result<Vec<Stri
 
 /// respond(id, status, headers, body?): answers in one piece. False if the client is
 /// gone or the exchange already answered; throws on an invalid status or header.
-unsafe fn respond(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
+unsafe fn respond(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let status = head::status(number(env, a[1], "status")? as u32).map_err(|e| e.0)?;
   let headers = head::headers(&string_list(env, a[2])?, true).map_err(|e| e.0)?;
@@ -224,34 +219,36 @@ unsafe fn respond(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value;
 
 /// write(id, chunk): queues bytes on an open stream, as given. False if the client is
 /// gone, or the stream is above its high-water mark (a `drain` event follows).
-unsafe fn write(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
+unsafe fn write(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let bytes = chunk(env, a[1])?.unwrap_or_default();
   Ok(Out::Bool(accepted(state.exchanges.write(id, bytes))))
 }
 
 /// endStream(id, chunk?): ends an open stream, after `chunk` if given.
-unsafe fn end_stream(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
+unsafe fn end_stream(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   Ok(Out::Bool(state.exchanges.end_stream(id, chunk(env, a[1])?)))
 }
 
-/// sseSend(id, eventId?, event?, data, retry?): encodes one SSE event and queues it.
-unsafe fn sse_send(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
+/// sseSend(id, data, event?, eventId?, retry?): encodes one SSE event and queues it.
+/// Optional fields come last so the fan-out's common call, `sseSend(id, data)`, reads
+/// two arguments only.
+unsafe fn sse_send(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
-  let event_id = optional_string(env, a[1], "an event id")?;
-  let event = optional_string(env, a[2], "an event name")?;
-  let data = string(env, a[3], "event data")?;
-  let retry = match type_of(env, a[4]) {
-    ValueType::napi_undefined | ValueType::napi_null => None,
-    _ => Some(number(env, a[4], "retry")?.clamp(0.0, u32::MAX as f64) as u32),
+  let data = string(env, a[1], "event data")?;
+  let event = if argc > 2 { optional_string(env, a[2], "an event name")? } else { None };
+  let event_id = if argc > 3 { optional_string(env, a[3], "an event id")? } else { None };
+  let retry = match argc > 4 && !matches!(type_of(env, a[4]), ValueType::napi_undefined | ValueType::napi_null) {
+    true => Some(number(env, a[4], "retry")?.clamp(0.0, u32::MAX as f64) as u32),
+    false => None,
   };
   let bytes = encode_event(&SseEvent { id: event_id.as_deref(), event: event.as_deref(), data: &data, retry });
   Ok(Out::Bool(accepted(state.exchanges.stream(id).map_or(Pushed::Closed, |q| q.push_event(bytes)))))
 }
 
 /// sseComment(id, text): queues an SSE comment (one `:` line per line of `text`).
-unsafe fn sse_comment(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
+unsafe fn sse_comment(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let text = string(env, a[1], "a comment")?;
   Ok(Out::Bool(accepted(state.exchanges.write(id, encode_comment(&text)))))
@@ -260,7 +257,7 @@ unsafe fn sse_comment(env: sys::napi_env, state: &ServerState, a: &[sys::napi_va
 /// requestHeaders(id): `"name\nvalue\nname\nvalue"`, names lower-case, in arrival order
 /// ("" once the exchange is over). One string, split in JS: cheaper than an array of
 /// strings built element by element. Neither names nor values can hold a line feed.
-unsafe fn request_headers(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value; MAX_ARGS]) -> Result<Out, String> {
+unsafe fn request_headers(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let text = state
     .exchanges

@@ -194,7 +194,7 @@ impl NativeServer {
   /// The per-response and per-event calls (`respond`, `write`, `endStream`, `sseSend`,
   /// `sseComment`) as plain functions bound to this server: see `bridge/hot_calls.rs`.
   #[napi(
-    ts_return_type = "{ respond(id: number, status: number, headers: string[], body?: string | Buffer | null): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, eventId: string | undefined, event: string | undefined, data: string, retry?: number): boolean; sseComment(id: number, text: string): boolean; requestHeaders(id: number): string }"
+    ts_return_type = "{ respond(id: number, status: number, headers: string[], body?: string | Buffer | null): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, data: string, event?: string, eventId?: string, retry?: number): boolean; sseComment(id: number, text: string): boolean; requestHeaders(id: number): string }"
   )]
   pub fn hot_calls(&self, env: Env) -> Result<napi::bindgen_prelude::Object<'_>> {
     let raw = super::hot_calls::create(env.raw(), &self.state)?;
