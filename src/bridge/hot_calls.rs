@@ -256,23 +256,12 @@ unsafe fn sse_comment(env: sys::napi_env, state: &ServerState, a: &[sys::napi_va
 
 /// requestHeaders(id): `"name\nvalue\nname\nvalue"`, names lower-case, in arrival order
 /// ("" once the exchange is over). One string, split in JS: cheaper than an array of
-/// strings built element by element. Neither names nor values can hold a line feed.
+/// strings built element by element.
 unsafe fn request_headers(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let text = state
     .exchanges
-    .with(id, |ex| {
-      let mut out = String::with_capacity(ex.headers.len() * 32);
-      for (name, value) in ex.headers.iter() {
-        if !out.is_empty() {
-          out.push('\n');
-        }
-        out.push_str(name.as_str());
-        out.push('\n');
-        out.push_str(&String::from_utf8_lossy(value.as_bytes()));
-      }
-      out
-    })
+    .with(id, |ex| ex.headers.text())
     .unwrap_or_default();
   Ok(Out::Text(text))
 }

@@ -264,7 +264,7 @@ impl NativeServer {
     let limit = if limit.is_finite() && limit >= 0.0 { limit as usize } else { usize::MAX };
     let Some(rt) = self.runtime.as_ref() else { return false };
     let Some((body, declared)) = self.state.exchanges.with(id, |ex| {
-      let declared = ex.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+      let declared = ex.headers.get(CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
       ex.body.take().map(|b| (b, declared))
     }).flatten() else {
       return false;

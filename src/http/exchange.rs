@@ -27,8 +27,61 @@ pub enum Reply {
   Ended,
 }
 
+/// The request headers JS may still ask for. An open stream keeps them as one compact
+/// string: the map's values point into hyper's 8 KiB read buffer, and holding them
+/// would keep that buffer alive for as long as the stream lasts.
+pub enum RequestHeaders {
+  Map(HeaderMap),
+  /// `"name\nvalue\nname\nvalue"`, as `text()` gives it.
+  Compact(Box<str>),
+}
+
+impl RequestHeaders {
+  /// `"name\nvalue\nname\nvalue"`, names lower-case, in arrival order. Neither names
+  /// nor values can hold a line feed.
+  pub fn text(&self) -> String {
+    match self {
+      Self::Compact(t) => t.to_string(),
+      Self::Map(map) => {
+        let mut out = String::with_capacity(map.len() * 32);
+        for (name, value) in map.iter() {
+          if !out.is_empty() {
+            out.push('\n');
+          }
+          out.push_str(name.as_str());
+          out.push('\n');
+          out.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        out
+      }
+    }
+  }
+
+  /// The first value of `name` (lower-case).
+  pub fn get(&self, name: &str) -> Option<String> {
+    match self {
+      Self::Map(map) => map.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+      Self::Compact(t) => {
+        let mut parts = t.split('\n');
+        while let (Some(n), Some(v)) = (parts.next(), parts.next()) {
+          if n == name {
+            return Some(v.to_string());
+          }
+        }
+        None
+      }
+    }
+  }
+
+  fn compact(&mut self) {
+    if let Self::Map(_) = self {
+      *self = Self::Compact(self.text().into_boxed_str());
+    }
+  }
+}
+
 pub struct Exchange {
-  pub headers: HeaderMap,
+  pub headers: RequestHeaders,
   pub remote: SocketAddr,
   pub version: hyper::Version,
   pub body: Option<Incoming>,
@@ -105,6 +158,7 @@ impl Exchanges {
     let Some(ex) = map.get_mut(&id) else { return Ok(false) };
     let Reply::Pending(_) = ex.reply else { return Ok(false) };
     let queue = new_queue(ex.connection.clone());
+    ex.headers.compact();
     let resp = head().body(ResponseBody::stream(queue.clone()))?;
     let Reply::Pending(reply) = std::mem::replace(&mut ex.reply, Reply::Streaming(queue)) else { unreachable!() };
     ex.watched = true;

@@ -17,7 +17,7 @@ use super::router::UNMATCHED;
 use super::state::ServerState;
 use crate::bridge::events::Event;
 use crate::http::body::{CloseGuard, ResponseBody};
-use crate::http::exchange::{Exchange, Reply};
+use crate::http::exchange::{Exchange, Reply, RequestHeaders};
 use crate::http::stream::ConnectionKill;
 
 /// Serves one request. A panic anywhere on this path becomes a 500 for this request
@@ -50,7 +50,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
   let id = state.next_id();
   let (reply, replied) = oneshot::channel();
   state.exchanges.insert(id, Exchange {
-    headers: parts.headers,
+    headers: RequestHeaders::Map(parts.headers),
     remote,
     version: parts.version,
     body: Some(body),
