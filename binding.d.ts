@@ -42,7 +42,7 @@ export declare class NativeServer {
    * The per-response and per-event calls (`respond`, `write`, `endStream`, `sseSend`,
    * `sseComment`) as plain functions bound to this server: see `bridge/hot_calls.rs`.
    */
-  hotCalls(): { respond(id: number, status: number, headers: string[], body?: string | Buffer | null): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, data: string, event?: string, eventId?: string, retry?: number): boolean; sseComment(id: number, text: string): boolean; requestHeaders(id: number): string }
+  hotCalls(): { respond(id: number, status: number, headers: string | string[], body?: string | Buffer | null, items?: number): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, data: string, event?: string, eventId?: string, retry?: number): boolean; sseComment(id: number, text: string): boolean; requestHeaders(id: number): string; requestHeader(id: number, name: string): string | undefined }
   /**
    * Frees the runtime and the JS callback once the `closed` event arrived; after
    * this nothing of the server keeps Node alive.

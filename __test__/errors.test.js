@@ -144,6 +144,28 @@ test('the native layer re-checks heads: a forged header list is refused with an 
   assert.equal(res.body, 'recovered');
 });
 
+test('the native layer refuses a header smuggled in with a bare line feed', async (t) => {
+  const result = deferred();
+  const { port } = await serve(t, (s) =>
+    s.get('/x', (req, res) => {
+      // Bypass the JS checks: a value that would split into an extra header pair.
+      res._headers.push('x-evil', 'a\nx-injected\nyes');
+      try {
+        res.send('never');
+        result.resolve('sent');
+      } catch (e) {
+        result.resolve(e instanceof Error ? e.message : 'not an Error');
+        res._headers = [];
+        res.send('recovered');
+      }
+    }),
+  );
+  const res = await request(port, { path: '/x' });
+  assert.match(await result.promise, /invalid value for header/i);
+  assert.equal(res.headers['x-injected'], undefined);
+  assert.equal(res.body, 'recovered');
+});
+
 test('writing after the end never throws and returns false', async (t) => {
   const out = deferred();
   const { port } = await serve(t, (s) =>

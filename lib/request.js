@@ -129,8 +129,14 @@ class Request {
   /** One header's value by case-insensitive name. */
   get(name) {
     const lower = String(name).toLowerCase();
-    if (lower === 'referer' || lower === 'referrer') return this.headers.referer || this.headers.referrer;
-    return this.headers[lower];
+    if (lower === 'referer' || lower === 'referrer') return this._header('referer') || this._header('referrer');
+    return this._header(lower);
+  }
+
+  // One header from Rust, unless the whole set is already here (set-cookie is an array).
+  _header(lower) {
+    if (this._headers !== undefined || lower === 'set-cookie') return this.headers[lower];
+    return this._server._calls.requestHeader(this._id, lower);
   }
   header(name) {
     return this.get(name);

@@ -92,7 +92,10 @@ class Response extends EventEmitter {
     }
     this._prepare();
     // Throws (leaving the response untouched) if Rust refuses the head.
-    const ok = this._server._calls.respond(this._id, this._status, this._headers, body);
+    // Checked names and values hold no line feed: one joined string crosses cheaply
+    // (with the item count, so Rust can tell if one did).
+    const h = this._headers;
+    const ok = this._server._calls.respond(this._id, this._status, h.length === 0 ? '' : h.join('\n'), body, h.length);
     this.initiated = true;
     this.completed = true;
     if (ok) {

@@ -31,19 +31,22 @@ type Call = unsafe fn(env: sys::napi_env, state: &ServerState, args: &[sys::napi
 enum Out {
   Bool(bool),
   Text(String),
+  Undefined,
 }
 
 const MAX_ARGS: usize = 5;
 
-/// `{ respond, write, endStream, sseSend, sseComment, requestHeaders }` for `state`.
+/// `{ respond, write, endStream, sseSend, sseComment, requestHeaders, requestHeader }`
+/// for `state`.
 pub fn create(env: sys::napi_env, state: &Arc<ServerState>) -> napi::Result<sys::napi_value> {
-  let calls: [(&str, sys::napi_callback); 6] = [
+  let calls: [(&str, sys::napi_callback); 7] = [
     ("respond", Some(js_respond)),
     ("write", Some(js_write)),
     ("endStream", Some(js_end_stream)),
     ("sseSend", Some(js_sse_send)),
     ("sseComment", Some(js_sse_comment)),
     ("requestHeaders", Some(js_request_headers)),
+    ("requestHeader", Some(js_request_header)),
   ];
   unsafe {
     let mut obj = ptr::null_mut();
@@ -83,7 +86,8 @@ macro_rules! entry_points {
     }
   )*};
 }
-entry_points!(js_respond => respond, js_write => write, js_end_stream => end_stream, js_sse_send => sse_send, js_sse_comment => sse_comment, js_request_headers => request_headers);
+entry_points!(js_respond => respond, js_write => write, js_end_stream => end_stream, js_sse_send => sse_send, js_sse_comment => sse_comment, js_request_headers => request_headers,
+  js_request_header => request_header);
 
 /// The shared trampoline: arguments in, panics and errors turned into JS exceptions.
 #[inline(always)]
@@ -102,6 +106,11 @@ unsafe fn call(env: sys::napi_env, info: sys::napi_callback_info, f: Call) -> sy
     Ok(Out::Bool(b)) => {
       let mut out = ptr::null_mut();
       sys::napi_get_boolean(env, b, &mut out);
+      out
+    }
+    Ok(Out::Undefined) => {
+      let mut out = ptr::null_mut();
+      sys::napi_get_undefined(env, &mut out);
       out
     }
     Ok(Out::Text(t)) => {
@@ -188,6 +197,22 @@ unsafe fn chunk(env: sys::napi_env, v: sys::napi_value) -> Result<Option<Bytes>,
   }
 }
 
+/// Response headers: `"name\nvalue\nname\nvalue"` with `items` (names + values) given
+/// apart, as lib/response.js sends them (one string crosses for a fraction of an
+/// array's cost), or `[name, value, ...]`. A line feed inside a name or value would
+/// add pieces, so a count that doesn't match is refused: no header can be smuggled in.
+unsafe fn header_list(env: sys::napi_env, v: sys::napi_value, items: sys::napi_value) -> Result<Vec<String>, String> {
+  if type_of(env, v) != ValueType::napi_string {
+    return string_list(env, v);
+  }
+  let text = string(env, v, "headers")?;
+  let list: Vec<String> = if text.is_empty() { Vec::new() } else { text.split('\n').map(str::to_owned).collect() };
+  if list.len() as f64 != number(env, items, "the header item count")? {
+    return Err("invalid value for header: a name or value holds a line feed".into());
+  }
+  Ok(list)
+}
+
 /// `[name, value, ...]` as strings.
 unsafe fn string_list(env: sys::napi_env, v: sys::napi_value) -> Result<Vec<String>, String> {
   let mut len = 0;
@@ -205,12 +230,13 @@ unsafe fn string_list(env: sys::napi_env, v: sys::napi_value) -> Result<Vec<Stri
 
 // -- the calls -----------------------------------------------------------------
 
-/// respond(id, status, headers, body?): answers in one piece. False if the client is
+/// respond(id, status, headers, body?, items?): answers in one piece (`items` counts
+/// the names and values in a joined `headers` string). False if the client is
 /// gone or the exchange already answered; throws on an invalid status or header.
 unsafe fn respond(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let status = head::status(number(env, a[1], "status")? as u32).map_err(|e| e.0)?;
-  let headers = head::headers(&string_list(env, a[2])?, true).map_err(|e| e.0)?;
+  let headers = head::headers(&header_list(env, a[2], a[4])?, true).map_err(|e| e.0)?;
   let mut resp = Response::new(chunk(env, a[3])?.map_or_else(ResponseBody::empty, ResponseBody::full));
   *resp.status_mut() = status;
   *resp.headers_mut() = headers;
@@ -264,6 +290,15 @@ unsafe fn request_headers(env: sys::napi_env, state: &ServerState, a: &[sys::nap
     .with(id, |ex| ex.headers.text())
     .unwrap_or_default();
   Ok(Out::Text(text))
+}
+
+/// requestHeader(id, name): every value of one header (`name` lower-case) joined with
+/// ", ", or undefined. A handler that reads one or two headers (`req.get`) skips
+/// building the whole set.
+unsafe fn request_header(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
+  let id = id(env, a[0])?;
+  let name = string(env, a[1], "a header name")?;
+  Ok(state.exchanges.with(id, |ex| ex.headers.get(&name)).flatten().map_or(Out::Undefined, Out::Text))
 }
 
 /// What a write returns to JS: true only if queued below the high-water mark.

@@ -194,7 +194,7 @@ impl NativeServer {
   /// The per-response and per-event calls (`respond`, `write`, `endStream`, `sseSend`,
   /// `sseComment`) as plain functions bound to this server: see `bridge/hot_calls.rs`.
   #[napi(
-    ts_return_type = "{ respond(id: number, status: number, headers: string[], body?: string | Buffer | null): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, data: string, event?: string, eventId?: string, retry?: number): boolean; sseComment(id: number, text: string): boolean; requestHeaders(id: number): string }"
+    ts_return_type = "{ respond(id: number, status: number, headers: string | string[], body?: string | Buffer | null, items?: number): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, data: string, event?: string, eventId?: string, retry?: number): boolean; sseComment(id: number, text: string): boolean; requestHeaders(id: number): string; requestHeader(id: number, name: string): string | undefined }"
   )]
   pub fn hot_calls(&self, env: Env) -> Result<napi::bindgen_prelude::Object<'_>> {
     let raw = super::hot_calls::create(env.raw(), &self.state)?;
@@ -264,6 +264,7 @@ impl NativeServer {
     let limit = if limit.is_finite() && limit >= 0.0 { limit as usize } else { usize::MAX };
     let Some(rt) = self.runtime.as_ref() else { return false };
     let Some((body, declared)) = self.state.exchanges.with(id, |ex| {
+      // Several Content-Length values (joined) don't parse: the body reader decides.
       let declared = ex.headers.get(CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
       ex.body.take().map(|b| (b, declared))
     }).flatten() else {

@@ -57,20 +57,33 @@ impl RequestHeaders {
     }
   }
 
-  /// The first value of `name` (lower-case).
+  /// Every value of `name` (lower-case) joined with ", ", as Node joins them; None if
+  /// the request has no such header.
   pub fn get(&self, name: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    let mut add = |v: &str| match out.as_mut() {
+      None => out = Some(v.to_string()),
+      Some(o) => {
+        o.push_str(", ");
+        o.push_str(v);
+      }
+    };
     match self {
-      Self::Map(map) => map.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+      Self::Map(map) => {
+        for v in map.get_all(name) {
+          add(&String::from_utf8_lossy(v.as_bytes()));
+        }
+      }
       Self::Compact(t) => {
         let mut parts = t.split('\n');
         while let (Some(n), Some(v)) = (parts.next(), parts.next()) {
           if n == name {
-            return Some(v.to_string());
+            add(v);
           }
         }
-        None
       }
     }
+    out
   }
 
   fn compact(&mut self) {
