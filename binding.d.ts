@@ -48,8 +48,16 @@ export declare class NativeServer {
    * this nothing of the server keeps Node alive.
    */
   release(): void
-  /** Ends a batch: delivers the replies and stream writes its handlers made. */
+  /**
+   * Ends a batch (or a `holdWakes`): delivers the replies and stream writes made
+   * meanwhile.
+   */
   releaseWakes(): void
+  /**
+   * Holds deliveries until `releaseWakes`: JS calls it before writes made outside an
+   * event batch (a timer's fan-out loop) and releases at the end of the JS turn.
+   */
+  holdWakes(): void
   /** Open connections (for tests and stats). */
   get connections(): number
   /** Counters since the server started. */

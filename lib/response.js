@@ -132,6 +132,7 @@ class Response extends EventEmitter {
     if (typeof encoding === 'function') callback = encoding;
     if (this.completed) return false;
     if (!this.initiated && !this._startStream(false)) return false;
+    this._server._holdWrites();
     const ok = chunk === undefined || chunk === null ? true : this._server._calls.write(this._id, toChunk(chunk, encoding));
     if (typeof callback === 'function') process.nextTick(callback, ok ? undefined : new Error('client disconnected'));
     return ok;

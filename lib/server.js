@@ -66,6 +66,12 @@ class Server extends Router {
     });
     // respond / write / endStream / sseSend / sseComment: plain functions, cheaper per call.
     this._calls = this._native.hotCalls();
+    this._inBatch = false;
+    this._holding = false;
+    this._releaseHeld = () => {
+      this._holding = false;
+      this._native.releaseWakes();
+    };
     this._channels = new Map();
     this._subscribe((record) => this._apply(record, '/', []));
   }
@@ -188,12 +194,26 @@ class Server extends Router {
 
   /** One wake-up from Rust: every event queued since the last one. */
   _onBatch(batch) {
+    this._inBatch = true;
     try {
       this._runBatch(batch);
     } finally {
+      this._inBatch = false;
       // Everything the handlers wrote goes to the sockets in one wake-up.
       this._native.releaseWakes();
     }
+  }
+
+  /**
+   * Called before a stream write. Outside an event batch (a timer's fan-out loop, a
+   * promise), the writes of this JS turn are held and go to the runtime in one
+   * wake-up when the turn's microtasks run, instead of waking it on the first write.
+   */
+  _holdWrites() {
+    if (this._inBatch || this._holding) return;
+    this._holding = true;
+    this._native.holdWakes();
+    queueMicrotask(this._releaseHeld);
   }
 
   // [numbers, text, buffers]: the layout is described in src/bridge/events.rs.

@@ -26,6 +26,7 @@ class SSEventStream {
     // The fan-out hot path: no closures, no arrays, one native call.
     if (!this._ready()) return false;
     const res = this._res;
+    res._server._holdWrites();
     const n = arguments.length;
     if (n >= 3) return res._server._calls.sseSend(res._id, toData(c), field(b), field(a));
     if (n === 2) return res._server._calls.sseSend(res._id, toData(b), field(a));
@@ -35,6 +36,7 @@ class SSEventStream {
   /** Sends a comment line (ignored by clients; keeps the connection alive). */
   comment(text) {
     if (!this._ready()) return false;
+    this._res._server._holdWrites();
     return this._res._server._calls.sseComment(this._res._id, text === undefined || text === null ? '' : String(text));
   }
 

@@ -4,7 +4,7 @@
 //! runtime delivers everything queued since its last turn. A burst of writes from one
 //! JS turn (a fan-out loop, a batch of responses) costs one wake-up.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -23,9 +23,10 @@ enum Deferred {
 pub struct Handoff {
   pending: Mutex<Vec<Deferred>>,
   ready: Notify,
-  /// While JS handles a batch of events, deliveries wait for the end of the batch
-  /// (`release`): everything the batch's handlers wrote goes over in one wake-up.
-  held: AtomicBool,
+  /// While anyone holds (JS handling a batch of events, a JS turn of writes, a
+  /// channel publish), deliveries wait for the last `release`: everything written
+  /// meanwhile goes over in one wake-up.
+  held: AtomicUsize,
 }
 
 impl Handoff {
@@ -50,20 +51,20 @@ impl Handoff {
       pending.push(item);
       pending.len() == 1
     };
-    if first && !self.held.load(Ordering::Acquire) {
+    if first && self.held.load(Ordering::Acquire) == 0 {
       self.ready.notify_one();
     }
   }
 
-  /// A JS batch starts: hold deliveries until `release`.
+  /// Holds deliveries until the matching `release` (holds nest).
   pub fn hold(&self) {
-    self.held.store(true, Ordering::Release);
+    self.held.fetch_add(1, Ordering::AcqRel);
   }
 
-  /// The JS batch is over: deliver what it queued.
+  /// Ends one hold; the last one delivers what was queued meanwhile.
   pub fn release(&self) {
-    self.held.store(false, Ordering::Release);
-    if !self.pending.lock().is_empty() {
+    let before = self.held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1))).unwrap_or(0);
+    if before <= 1 && !self.pending.lock().is_empty() {
       self.ready.notify_one();
     }
   }

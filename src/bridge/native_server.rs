@@ -211,10 +211,18 @@ impl NativeServer {
     }
   }
 
-  /// Ends a batch: delivers the replies and stream writes its handlers made.
+  /// Ends a batch (or a `holdWakes`): delivers the replies and stream writes made
+  /// meanwhile.
   #[napi]
   pub fn release_wakes(&self) {
     self.state.handoff.release();
+  }
+
+  /// Holds deliveries until `releaseWakes`: JS calls it before writes made outside an
+  /// event batch (a timer's fan-out loop) and releases at the end of the JS turn.
+  #[napi]
+  pub fn hold_wakes(&self) {
+    self.state.handoff.hold();
   }
 
   /// Open connections (for tests and stats).

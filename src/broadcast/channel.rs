@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use crate::bridge::handoff::Handoff;
 use crate::http::stream::{Pushed, StreamQueue};
 use crate::sse::encode::{encode_event, encode_retry, Event};
 
@@ -88,8 +89,16 @@ impl Channel {
       inner.history.push_back(Stored { seq, id: id.map(|s| strip_id(s)), bytes: bytes.clone() });
     }
     let mut delivery = Delivery::default();
+    // Each server's deliveries wait until every subscriber has its event: one wake-up
+    // of the runtime per publish, not one racing the rest of the loop.
+    let mut held: Vec<Arc<Handoff>> = Vec::new();
     // Subscribers whose stream is over leave here, by themselves.
-    inner.subscribers.retain(|q| match q.push_event(bytes.clone()) {
+    inner.subscribers.retain(|q| {
+      if !held.iter().any(|h| Arc::ptr_eq(h, q.handoff())) {
+        q.handoff().hold();
+        held.push(q.handoff().clone());
+      }
+      match q.push_event(bytes.clone()) {
       Pushed::Queued { .. } => {
         delivery.queued += 1;
         true
@@ -99,7 +108,12 @@ impl Channel {
         true
       }
       Pushed::Closed => false,
+      }
     });
+    drop(inner);
+    for h in held {
+      h.release();
+    }
     delivery
   }
 

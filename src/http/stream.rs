@@ -119,6 +119,12 @@ pub enum Take {
 const COALESCE_LIMIT: usize = 256 * 1024;
 
 impl StreamQueue {
+  /// The handoff that delivers this stream's wake-ups (a publisher holds it while it
+  /// pushes to many streams).
+  pub fn handoff(&self) -> &Arc<Handoff> {
+    &self.handoff
+  }
+
   pub fn new(limits: StreamLimits, heartbeat_ms: u32, stats: Arc<Stats>, connection: Arc<ConnectionKill>, handoff: Arc<Handoff>) -> Arc<Self> {
     stats.streams_opened();
     Arc::new(Self {
