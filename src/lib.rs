@@ -2,21 +2,24 @@
 //!
 //! Where things live:
 //! - `server/`  accept loop (`listener`), per-request service (`service`), routes
-//!              (`router`), shared state and shutdown phases (`state`).
+//!              (`router`), shared state and shutdown phases (`state`), the coarse
+//!              clock for head-read deadlines (`coarse_timer`), the sweep that answers
+//!              503 for handlers that never answer (`handler_deadline`).
 //! - `http/`    the per-request record JS drives (`exchange`), response heads checked
 //!              at the boundary (`head`), the bounded queue behind each stream with the
 //!              slow-client policy (`stream`), response bodies, heartbeats and the guard
 //!              that turns the end of an exchange into one `close` event (`body`).
 //! - `sse/`     the only SSE encoder (`encode`).
 //! - `broadcast/` channels: publish once to many streams, replay history (`channel`).
-//! - `bridge/`  the JS <-> Rust crossing: batched events to JS (`events`), the
-//!              `NativeServer` class and its synchronous operations (`native_server`),
-//!              `NativeChannel` (`native_channel`).
+//! - `bridge/`  the JS <-> Rust crossing: batched events to JS (`events`), batched
+//!              replies and wake-ups back (`handoff`), the per-response and per-event
+//!              calls as raw Node-API functions (`hot_calls`), the `NativeServer` class
+//!              (`native_server`), `NativeChannel` (`native_channel`).
 //!
 //! The crossing in short: a request is routed in Rust, recorded under an id, and
 //! queued; one threadsafe-function call carries every queued event to JS as one
-//! flat array. JS answers with synchronous calls keyed by the id; a reply travels to
-//! the waiting hyper task over a oneshot, stream bytes over a channel.
+//! Float64Array plus one string. JS answers with synchronous calls keyed by the id;
+//! replies and stream wake-ups made in one JS turn reach the runtime in one handoff.
 
 pub mod bridge;
 pub mod broadcast;

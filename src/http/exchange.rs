@@ -231,16 +231,21 @@ impl Exchanges {
     expired
   }
 
-  /// Answers a pending exchange in one piece and forgets it.
+  /// Answers a pending exchange in one piece. The record stays until the request's
+  /// task on the runtime sees the reply and removes it (its guard), so it is freed on
+  /// the thread that made it and not copied out here.
   pub fn respond(&self, handoff: &Handoff, id: u64, resp: Response<ResponseBody>) -> bool {
-    let Some(ex) = self.map.lock().remove(&id) else { return false };
-    match ex.reply {
-      Reply::Pending(reply) => handoff.reply(reply, resp),
-      other => {
-        // Already streaming: put it back untouched.
-        self.map.lock().insert(id, Exchange { reply: other, ..ex });
-        false
+    let reply = {
+      let mut map = self.map.lock();
+      let Some(ex) = map.get_mut(&id) else { return false };
+      if !matches!(ex.reply, Reply::Pending(_)) {
+        return false;
       }
+      std::mem::replace(&mut ex.reply, Reply::Ended)
+    };
+    match reply {
+      Reply::Pending(to) => handoff.reply(to, resp),
+      _ => false,
     }
   }
 }
