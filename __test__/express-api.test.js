@@ -247,3 +247,28 @@ test('the HyperExpress res.sse works inside an Express-style app', async (t) => 
   assert.equal(dechunk(c.data), 'id: 1\nevent: e\ndata: a\ndata: b\n\n');
   c.socket.destroy();
 });
+
+test('the stack keeps Express order: middleware before a route runs, a route that calls next() reaches later middleware', async (t) => {
+  const seen = [];
+  const { port } = await start(t, (app) => {
+    app.get('/a', (req, res) => res.send('a'));
+    app.get('/b', (req, res, next) => {
+      seen.push('b');
+      next();
+    });
+    app.use((req, res, next) => {
+      seen.push(`after ${req.path}`);
+      res.status(418).send('late');
+    });
+    app.get('/c', (req, res) => res.send('c'));
+    app.use((req, res) => res.status(404).send('none'));
+  });
+  assert.equal((await request(port, { path: '/a' })).body, 'a');
+  const b = await request(port, { path: '/b' });
+  assert.equal(b.status, 418);
+  assert.deepEqual(seen, ['b', 'after /b']);
+  // A route registered after a middleware runs behind it.
+  const c = await request(port, { path: '/c' });
+  assert.equal(c.status, 418);
+  assert.deepEqual(seen, ['b', 'after /b', 'after /c']);
+});

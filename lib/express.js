@@ -98,7 +98,11 @@ class App {
     const key = `${method} ${pattern}`;
     let route = this._routes.get(key);
     if (!route) {
-      route = { handlers: [] };
+      // Layers are only ever appended: if no middleware precedes this route now, none
+      // ever will, and its requests can start at its own layer instead of scanning
+      // every route before it (Rust already matched it).
+      const startAt = this._stack.some((l) => !l.route) ? 0 : this._stack.length;
+      route = { handlers: [], startAt };
       this._routes.set(key, route);
       this._stack.push({ route, path: pattern, fn: undefined, handlesError: false });
       this._server._route(method, pattern, [(req, res) => this._run(route, req, res)]);
@@ -116,7 +120,7 @@ class App {
   /** Runs the stack in order for a request that matched `matched` (or no route). */
   _run(matched, req, res) {
     const stack = this._stack;
-    let i = 0;
+    let i = matched ? matched.startAt : 0;
     const next = (err) => {
       if (err === 'route' || err === 'router') err = undefined;
       if (res.completed) return;
