@@ -3,8 +3,9 @@
 //! Where things live:
 //! - `server/`  accept loop (`listener`), per-request service (`service`), routes
 //!              (`router`), shared state and shutdown phases (`state`), the coarse
-//!              clock for head-read deadlines (`coarse_timer`), the sweep that answers
-//!              503 for handlers that never answer (`handler_deadline`).
+//!              clock deadlines use (`coarse_clock`), the sweeps that close connections
+//!              waiting too long for a head (`head_deadline`) and answer 503 for
+//!              handlers that never answer (`handler_deadline`).
 //! - `http/`    the per-request record JS drives (`exchange`), response heads checked
 //!              at the boundary (`head`), the bounded queue behind each stream with the
 //!              slow-client policy (`stream`), response bodies, heartbeats and the guard

@@ -158,7 +158,8 @@ impl NativeServer {
     runtime.handle().spawn(accept_loop(listener, self.state.clone()));
     runtime.handle().spawn(self.state.handoff.clone().run());
     runtime.handle().spawn(self.state.events.clone().flush_loop());
-    runtime.handle().spawn(self.state.timer.clone().run());
+    runtime.handle().spawn(self.state.clock.clone().run());
+    runtime.handle().spawn(crate::server::head_deadline::sweep(self.state.clone(), self.state.limits.header_read_timeout));
     if let Some(limit) = self.state.limits.handler_timeout {
       runtime.handle().spawn(crate::server::handler_deadline::sweep(self.state.clone(), limit));
     }

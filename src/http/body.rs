@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::stream::{StreamQueue, Take};
+use super::stream::{ConnectionKill, StreamQueue, Take};
 use crate::bridge::events::Event;
 use crate::server::state::ServerState;
 
@@ -35,6 +35,8 @@ pub struct ResponseBody {
   /// Present while a stream is open: dropped with the body when hyper is done with it
   /// (finished, or the connection died).
   guard: Option<CloseGuard>,
+  /// Told when hyper is done with this body: the connection is idle again.
+  connection: Option<Arc<ConnectionKill>>,
 }
 
 enum Kind {
@@ -44,7 +46,7 @@ enum Kind {
 
 impl ResponseBody {
   pub fn full(bytes: Bytes) -> Self {
-    Self { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), guard: None }
+    Self { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), guard: None, connection: None }
   }
 
   pub fn empty() -> Self {
@@ -52,7 +54,7 @@ impl ResponseBody {
   }
 
   pub fn stream(queue: Arc<StreamQueue>) -> Self {
-    Self { kind: Kind::Stream { queue, heartbeat: None }, guard: None }
+    Self { kind: Kind::Stream { queue, heartbeat: None }, guard: None, connection: None }
   }
 
   pub fn is_stream(&self) -> bool {
@@ -61,6 +63,11 @@ impl ResponseBody {
 
   pub fn attach_guard(&mut self, guard: CloseGuard) {
     self.guard = Some(guard);
+  }
+
+  /// `connection.request_done()` runs when hyper drops this body.
+  pub fn on_done(&mut self, connection: Arc<ConnectionKill>) {
+    self.connection = Some(connection);
   }
 }
 
@@ -137,6 +144,9 @@ impl Drop for ResponseBody {
     // Whatever hyper did with us, later writes must see a closed stream.
     if let Kind::Stream { queue, .. } = &self.kind {
       queue.close();
+    }
+    if let Some(c) = self.connection.take() {
+      c.request_done();
     }
   }
 }

@@ -3,7 +3,7 @@
 //! socket write. It also holds the slow-client policy: unsent bytes are bounded.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -12,6 +12,7 @@ use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
 use crate::bridge::handoff::Handoff;
+use crate::server::coarse_clock::CoarseClock;
 use crate::server::stats::Stats;
 
 /// What to do with a client whose unsent bytes pass `max_buffer`.
@@ -66,16 +67,26 @@ struct Inner {
 
 /// What can end a connection from outside hyper: a stream cutting its client off (a
 /// client that never reads stalls hyper's socket writes, and then hyper never polls
-/// the body again to see it fail), or the server's shutdown phase changing. The
-/// connection task checks it with atomic loads each time it runs, and registers its
-/// waker without a lock: it runs once per request and once per streamed write.
+/// the body again to see it fail), the server's shutdown phase changing, or the head
+/// deadline (see server/head_deadline.rs). The connection task checks it with atomic
+/// loads each time it runs, and registers its waker without a lock: it runs once per
+/// request and once per streamed write.
 #[derive(Default)]
 pub struct ConnectionKill {
   killed: AtomicBool,
   waker: AtomicWaker,
+  /// Requests whose response is not over yet (a stream counts until it ends).
+  busy: AtomicU32,
+  /// When the last response ended (or the connection opened), on `clock`.
+  idle_since_ms: AtomicU64,
+  clock: Option<CoarseClock>,
 }
 
 impl ConnectionKill {
+  pub fn new(clock: CoarseClock) -> Self {
+    Self { idle_since_ms: AtomicU64::new(clock.now_ms()), clock: Some(clock), ..Default::default() }
+  }
+
   pub fn kill(&self) {
     self.killed.store(true, Ordering::Release);
     self.waker.wake();
@@ -90,6 +101,22 @@ impl ConnectionKill {
   pub fn poll_killed(&self, waker: &Waker) -> bool {
     self.waker.register(waker);
     self.killed.load(Ordering::Acquire)
+  }
+
+  /// A request head arrived.
+  pub fn request_started(&self) {
+    self.busy.fetch_add(1, Ordering::AcqRel);
+  }
+
+  /// Its response is over (written, or dropped with the connection).
+  pub fn request_done(&self) {
+    self.idle_since_ms.store(self.clock.as_ref().map_or(0, CoarseClock::now_ms), Ordering::Release);
+    self.busy.fetch_sub(1, Ordering::AcqRel);
+  }
+
+  /// True if no response is in flight and none has been since `cutoff_ms`.
+  pub fn idle_since(&self, cutoff_ms: u64) -> bool {
+    self.busy.load(Ordering::Acquire) == 0 && self.idle_since_ms.load(Ordering::Acquire) <= cutoff_ms
   }
 }
 

@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 
+use super::coarse_clock::sweep_period;
 use super::service::plain;
 use super::state::ServerState;
 use crate::bridge::events::Event;
 
 pub async fn sweep(state: Arc<ServerState>, limit: Duration) {
   let limit_ms = limit.as_millis() as u64;
-  let period = (limit / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
   loop {
-    tokio::time::sleep(period).await;
-    let Some(cutoff) = state.timer.now_ms().checked_sub(limit_ms) else { continue };
+    tokio::time::sleep(sweep_period(limit)).await;
+    let Some(cutoff) = state.clock.now_ms().checked_sub(limit_ms) else { continue };
     for (id, watched, reply) in state.exchanges.expire_pending(cutoff) {
       // JS learns the request is over: its later writes return false, 'abort' and
       // 'close' fire.

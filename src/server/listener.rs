@@ -41,14 +41,15 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
 }
 
 async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<ServerState>) {
-  let kill = Arc::new(ConnectionKill::default());
+  let kill = Arc::new(ConnectionKill::new(state.clock.clone()));
   let _counted = state.connection_opened(kill.clone());
   let _ = stream.set_nodelay(true);
   let svc_state = state.clone();
   let svc_kill = kill.clone();
+  // No hyper timer: the head deadline is enforced by a sweep (server/head_deadline.rs)
+  // instead of a boxed sleep per request.
   let conn = http1::Builder::new()
-    .timer(state.timer.clone())
-    .header_read_timeout(state.limits.header_read_timeout)
+    .header_read_timeout(None)
     .max_buf_size(state.limits.max_header_size)
     .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(svc_state.clone(), remote, svc_kill.clone(), req)));
   tokio::pin!(conn);

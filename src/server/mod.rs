@@ -1,6 +1,7 @@
 //! The server side: routing, accepting, serving, shared state.
-pub mod coarse_timer;
+pub mod coarse_clock;
 pub mod handler_deadline;
+pub mod head_deadline;
 pub mod listener;
 pub mod router;
 pub mod runtime;

@@ -28,10 +28,15 @@ pub async fn handle(
   connection: Arc<ConnectionKill>,
   req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-  match AssertUnwindSafe(route_to_js(state, remote, connection, req)).catch_unwind().await {
-    Ok(resp) => Ok(resp),
-    Err(_) => Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
-  }
+  connection.request_started();
+  let done = connection.clone();
+  let mut resp = match AssertUnwindSafe(route_to_js(state, remote, connection, req)).catch_unwind().await {
+    Ok(resp) => resp,
+    Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+  };
+  // The connection counts as busy (no head deadline) until hyper drops this body.
+  resp.body_mut().on_done(done);
+  Ok(resp)
 }
 
 async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Arc<ConnectionKill>, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -57,7 +62,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
     reply: Reply::Pending(reply),
     watched: false,
     connection,
-    started_ms: state.timer.now_ms(),
+    started_ms: state.clock.now_ms(),
   });
   // From here on, however this future ends (answered, client gone, server closing),
   // the guard ends the exchange exactly once.

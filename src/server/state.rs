@@ -10,7 +10,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
 
 use super::router::Router;
-use super::coarse_timer::CoarseTimer;
+use super::coarse_clock::CoarseClock;
 use super::stats::Stats;
 use crate::bridge::events::EventQueue;
 use crate::bridge::handoff::Handoff;
@@ -52,8 +52,8 @@ pub struct ServerState {
   pub stats: Arc<Stats>,
   /// Replies and stream wake-ups from the JS thread, delivered in batches.
   pub handoff: Arc<Handoff>,
-  /// Head-read deadlines (see coarse_timer.rs).
-  pub timer: CoarseTimer,
+  /// The clock deadlines are measured on (see coarse_clock.rs).
+  pub clock: CoarseClock,
   /// The accept loop watches this; connections read `phase_now` (see `set_phase`).
   pub phase: watch::Sender<Phase>,
   phase_now: AtomicU8,
@@ -75,7 +75,7 @@ impl ServerState {
       limits,
       stats: Arc::new(Stats::default()),
       handoff: Arc::new(Handoff::default()),
-      timer: CoarseTimer::new(),
+      clock: CoarseClock::new(),
       phase: watch::Sender::new(Phase::Running),
       phase_now: AtomicU8::new(Phase::Running as u8),
       next_id: AtomicU64::new(1),
@@ -109,6 +109,13 @@ impl ServerState {
       0 => Phase::Running,
       1 => Phase::Draining,
       _ => Phase::Force,
+    }
+  }
+
+  /// Runs `f` on every open connection's kill switch (the head-deadline sweep).
+  pub fn for_each_connection(&self, mut f: impl FnMut(&ConnectionKill)) {
+    for kill in self.live.lock().values() {
+      f(kill);
     }
   }
 
