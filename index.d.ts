@@ -16,7 +16,7 @@ export interface ServerOptions {
   threads?: number;
   /** Requests waiting for JS before new ones are answered 503 at once. Default 65536. */
   max_queued_requests?: number;
-  /** Milliseconds a client has to send a complete request head before it is disconnected. Default 30000. */
+  /** Milliseconds a client has to send a complete request head (also the longest a keep-alive connection may sit idle) before it is disconnected. Checked by a sweep: up to a quarter of it, at most 250 ms, late. Default 30000. */
   header_timeout_ms?: number;
   /** Unsent bytes per stream above which `write()`/`sse.send()` return false (a 'drain' follows). Default 65536. */
   stream_high_water_mark?: number;
@@ -30,7 +30,7 @@ export interface ServerOptions {
   max_header_size?: number;
   /** Open connections allowed; more are closed at once. Default 100000 (the process file limit usually binds first; running out of descriptors backs off without spinning). */
   max_connections?: number;
-  /** A handler that has not started its response by then gets a 503 ('abort' and 'close' fire). 0: never. Default 60000. Open streams are never timed out. */
+  /** A handler that has not started its response by then gets a 503 ('abort' and 'close' fire). 0: never. Default 60000. Checked like header_timeout_ms. Open streams are never timed out. */
   handler_timeout_ms?: number;
 }
 
