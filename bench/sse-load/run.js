@@ -109,9 +109,37 @@ async function main() {
       `| ${name} | ${tick} | ${r.connected}/${r.clients} | ${Math.round(r.events_per_s)} | ${f(r.client_rate.median)} | ${f(r.latency_ms.p50, 2)} | ${f(r.latency_ms.p99, 2)} | ${f(r.latency_ms.max, 1)} | ${r.missing} | ${r.duplicates} | ${f(r.server.cpu_pct)} | ${f(r.server.cpu_us_per_event, 2)} | ${f(r.server.rss_kib_end / 1024)} | ${f(r.client_cpu_pct)} |`,
     );
   }
+  lines.push('', ...summary(rows));
   const text = lines.join('\n') + '\n';
   console.log(text);
   fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), text);
+}
+
+/** Medians over the rounds, per server and tick, with ratios to HyperExpress. */
+function summary(rows) {
+  const median = (xs) => {
+    const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    return s.length ? s[Math.floor(s.length / 2)] : NaN;
+  };
+  const out = [
+    `## Medians over ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, ratios to hyper-express`,
+    '',
+    '| server | TICK_MS | events/s | ratio | p99 ms | ratio | CPU µs/event | ratio |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const tick of TICKS) {
+    const of = (name) => {
+      const rs = rows.filter((x) => x.name === name && x.tick === tick).map((x) => x.r);
+      return { eps: median(rs.map((r) => r.events_per_s)), p99: median(rs.map((r) => r.latency_ms.p99)), cpu: median(rs.map((r) => r.server.cpu_us_per_event)) };
+    };
+    const base = of('hyper-express');
+    const ratio = (x, b) => (Number.isFinite(x) && Number.isFinite(b) && b > 0 ? `${(x / b).toFixed(2)}x` : '-');
+    for (const name of ONLY) {
+      const m = of(name);
+      out.push(`| ${name} | ${tick} | ${Math.round(m.eps)} | ${ratio(m.eps, base.eps)} | ${m.p99.toFixed(2)} | ${ratio(m.p99, base.p99)} | ${m.cpu.toFixed(2)} | ${ratio(m.cpu, base.cpu)} |`);
+    }
+  }
+  return out;
 }
 
 main().catch((e) => {
