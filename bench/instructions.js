@@ -14,12 +14,12 @@
 // Loopback only, bounded. Writes bench/INSTRUCTIONS.md.
 //   node bench/instructions.js [--requests 10000] [--clients 1000] [--tick 200] [--seconds 10]
 //                              [--only http,sse]
-const { spawn, execFile, execFileSync } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
 const net = require('net');
 const os = require('os');
 const path = require('path');
-const { options } = require('./lib');
+const { options, startServer, stopServer } = require('./lib');
 
 const opt = options({ requests: 10000, clients: 1000, tick: 200, seconds: 10, only: 'http,sse' });
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'hyper-sse-callgrind-'));
@@ -39,36 +39,13 @@ const SSE = {
 };
 const BASELINE = 'hyper-express 6.16.2';
 
-/** A bench server under callgrind; resolves { child, port } on "ready <port>". */
+/** A bench server under callgrind (slow to start: node runs ~50x slower). */
 function startUnderCallgrind(file, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'valgrind',
-      ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${OUT}/out.%p`, process.execPath, path.join(__dirname, 'servers', file)],
-      { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PORT: '0', ...env } },
-    );
-    const timer = setTimeout(() => reject(new Error(`${file} did not start under callgrind`)), 120000);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
-  });
+  const wrap = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${OUT}/out.%p`];
+  return startServer(file, env, { wrap, timeoutMs: 120000 });
 }
 
-async function stop(child) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
-  await exited;
-  clearTimeout(timer);
-}
+const stop = (child) => stopServer(child, 20000);
 
 /** Zeroes callgrind's counters ('zero') or writes them out ('dump'); returns once done. */
 function control(pid, command) {

@@ -15,14 +15,19 @@ function options(defaults) {
   return out;
 }
 
-/** Starts a bench server (bench/servers/<file>) in a fresh process; resolves { child, port } on "ready <port>". */
-function startServer(file, env = {}) {
+/**
+ * Starts a bench server (bench/servers/<file>) in a fresh process; resolves { child, port }
+ * on "ready <port>". `wrap` runs it under another program (valgrind), given its arguments.
+ */
+function startServer(file, env = {}, { wrap = [], timeoutMs = 10000 } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'servers', file)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const script = path.join(__dirname, 'servers', file);
+    const [cmd, ...args] = wrap.length ? [...wrap, process.execPath, script] : [process.execPath, script];
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', 'pipe', wrap.length ? 'ignore' : 'inherit'],
       env: { ...process.env, PORT: '0', ...env },
     });
-    const timer = setTimeout(() => reject(new Error(`${file} did not start`)), 10000);
+    const timer = setTimeout(() => reject(new Error(`${file} did not start`)), timeoutMs);
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
@@ -36,12 +41,12 @@ function startServer(file, env = {}) {
   });
 }
 
-/** SIGTERM, then SIGKILL after 3 s; resolves when the process is gone. */
-async function stopServer(child) {
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+async function stopServer(child, graceMs = 3000) {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
 }

@@ -9,6 +9,7 @@ const { spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { startServer, stopServer } = require('../lib');
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -30,35 +31,10 @@ const SERVERS = {
 const ONLY = opt('only', Object.keys(SERVERS).join(',')).split(',');
 const BIN = path.join(__dirname, 'target', 'release', 'sse-load');
 
-function startServer(name, tick) {
+function startNamed(name, tick) {
   const s = SERVERS[name];
   if (!s) throw new Error(`unknown server ${name}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, '..', 'servers', s.file)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ...s.env, TICK_MS: String(tick), PORT: '0' },
-    });
-    const timer = setTimeout(() => reject(new Error(`${s.file} did not start`)), 10000);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`${s.file} exited with ${code}`)));
-  });
-}
-
-async function stopServer(child) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
+  return startServer(s.file, { ...s.env, TICK_MS: String(tick) });
 }
 
 function load(port, pid) {
@@ -84,7 +60,7 @@ async function main() {
     for (const tick of TICKS) {
       for (const name of ONLY) {
         process.stderr.write(`\n== ${name}, TICK_MS=${tick}, round ${round + 1}\n`);
-        const { child, port } = await startServer(name, tick);
+        const { child, port } = await startNamed(name, tick);
         try {
           rows.push({ name, tick, r: await load(port, child.pid) });
         } finally {
