@@ -86,3 +86,47 @@ impl Handoff {
     }
   }
 }
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::sync::atomic::AtomicUsize;
+  use std::task::Wake;
+
+  struct Count(AtomicUsize);
+
+  impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+      self.0.fetch_add(1, Ordering::SeqCst);
+    }
+  }
+
+  async fn settle() {
+    for _ in 0..10 {
+      tokio::task::yield_now().await;
+    }
+  }
+
+  #[tokio::test(flavor = "current_thread")]
+  async fn holds_nest_and_the_last_release_delivers() {
+    let handoff = Arc::new(Handoff::default());
+    tokio::spawn(handoff.clone().run());
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    handoff.hold();
+    handoff.hold();
+    handoff.wake(Waker::from(count.clone()));
+    settle().await;
+    assert_eq!(count.0.load(Ordering::SeqCst), 0, "held");
+    handoff.release();
+    settle().await;
+    assert_eq!(count.0.load(Ordering::SeqCst), 0, "still held by the outer hold");
+    handoff.release();
+    settle().await;
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "delivered by the last release");
+    // Unheld, a wake-up goes at once; an extra release does no harm.
+    handoff.release();
+    handoff.wake(Waker::from(count.clone()));
+    settle().await;
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+  }
+}

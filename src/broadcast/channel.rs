@@ -91,12 +91,12 @@ impl Channel {
     let mut delivery = Delivery::default();
     // Each server's deliveries wait until every subscriber has its event: one wake-up
     // of the runtime per publish, not one racing the rest of the loop.
-    let mut held: Vec<Arc<Handoff>> = Vec::new();
+    let mut held = Held(Vec::new());
     // Subscribers whose stream is over leave here, by themselves.
     inner.subscribers.retain(|q| {
-      if !held.iter().any(|h| Arc::ptr_eq(h, q.handoff())) {
+      if !held.0.iter().any(|h| Arc::ptr_eq(h, q.handoff())) {
         q.handoff().hold();
-        held.push(q.handoff().clone());
+        held.0.push(q.handoff().clone());
       }
       match q.push_event(bytes.clone()) {
       Pushed::Queued { .. } => {
@@ -111,9 +111,7 @@ impl Channel {
       }
     });
     drop(inner);
-    for h in held {
-      h.release();
-    }
+    drop(held);
     delivery
   }
 
@@ -184,6 +182,18 @@ fn replay_after<'a>(history: &'a VecDeque<Stored>, last: &str) -> impl Iterator<
     },
   };
   history.iter().skip(start)
+}
+
+/// Handoffs a publish holds; released however the publish ends (a panic included),
+/// so a server's deliveries can never stay held.
+struct Held(Vec<Arc<Handoff>>);
+
+impl Drop for Held {
+  fn drop(&mut self) {
+    for h in self.0.drain(..) {
+      h.release();
+    }
+  }
 }
 
 #[cfg(test)]
