@@ -61,7 +61,15 @@ class Response extends EventEmitter {
    * earlier value. Throws on a CR/LF/NUL or an invalid name.
    */
   header(name, value, overwrite) {
-    const values = Array.isArray(value) ? value.map(String) : [String(value)];
+    if (!Array.isArray(value)) {
+      // The common case, one value: no array.
+      const v = String(value);
+      checkHeader(name, v);
+      if (overwrite) this._removeHeader(name.toLowerCase());
+      this._headers.push(name, v);
+      return this;
+    }
+    const values = value.map(String);
     // Check everything first: a rejected call changes nothing.
     for (const v of values) checkHeader(name, v);
     if (overwrite) this._removeHeader(name.toLowerCase());
@@ -88,7 +96,8 @@ class Response extends EventEmitter {
       else body = String(body);
     }
     if (this._server._expressDefaults && body !== undefined && body !== null && !this._hasHeader('content-type')) {
-      this.header('content-type', typeof body === 'string' ? MIME.html : 'application/octet-stream');
+      // A constant name and value: nothing to check.
+      this._headers.push('content-type', typeof body === 'string' ? MIME.html : 'application/octet-stream');
     }
     this._prepare();
     // Throws (leaving the response untouched) if Rust refuses the head.
@@ -108,12 +117,12 @@ class Response extends EventEmitter {
   }
 
   json(body) {
-    if (!this._hasHeader('content-type')) this.header('content-type', MIME.json);
+    if (!this._hasHeader('content-type')) this._headers.push('content-type', MIME.json);
     return this.send(JSON.stringify(body));
   }
 
   html(body) {
-    if (!this._hasHeader('content-type')) this.header('content-type', MIME.html);
+    if (!this._hasHeader('content-type')) this._headers.push('content-type', MIME.html);
     return this.send(body);
   }
 
