@@ -131,9 +131,7 @@ class App {
           continue;
         }
         if (!underPath(layer.path, req.path)) continue;
-        if (err ? layer.handlesError : !layer.handlesError) {
-          return call(err ? () => layer.fn(err, req, res, next) : () => layer.fn(req, res, next), next);
-        }
+        if (err ? layer.handlesError : !layer.handlesError) return invoke(layer.fn, err || undefined, req, res, next);
       }
       if (err) finalError(err, req, res);
       else notFound(req, res);
@@ -160,16 +158,18 @@ function runRoute(handlers, req, res, done) {
     if (err === 'route') return done();
     if (err) return done(err);
     if (j >= handlers.length) return done();
-    const h = handlers[j++];
-    call(() => h(req, res, next), next);
+    invoke(handlers[j++], undefined, req, res, next);
   };
   next();
 }
 
-/** Calls a handler; a throw or a rejected promise becomes next(err) (Express 5). */
-function call(fn, next) {
+/**
+ * Calls a handler, or an error handler when `err` is set; a throw or a rejected promise
+ * becomes next(err) (Express 5). No closure per call: this runs for every request.
+ */
+function invoke(fn, err, req, res, next) {
   try {
-    const out = fn();
+    const out = err === undefined ? fn(req, res, next) : fn(err, req, res, next);
     if (out && typeof out.then === 'function') out.then(undefined, (e) => next(e || new Error('rejected')));
   } catch (e) {
     next(e);
