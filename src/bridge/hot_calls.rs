@@ -1,6 +1,6 @@
 //! The calls JS makes once per response or per streamed event (`respond`, `write`,
-//! `endStream`, `sseSend`, `sseComment`), as raw Node-API callbacks bound to one
-//! server's state through their `data` pointer. A `#[napi]` class method pays for
+//! `endStream`, `sseSend`, `sseComment`, `requestHeaders`, `requestHeader`), as raw
+//! Node-API callbacks bound to one server's state through their `data` pointer. A `#[napi]` class method pays for
 //! unwrapping `this`, checking its type tag and tracking borrows on every call
 //! (~3,000 instructions, measured with callgrind); these read their arguments directly.
 //!
@@ -86,8 +86,15 @@ macro_rules! entry_points {
     }
   )*};
 }
-entry_points!(js_respond => respond, js_write => write, js_end_stream => end_stream, js_sse_send => sse_send, js_sse_comment => sse_comment, js_request_headers => request_headers,
-  js_request_header => request_header);
+entry_points!(
+  js_respond => respond,
+  js_write => write,
+  js_end_stream => end_stream,
+  js_sse_send => sse_send,
+  js_sse_comment => sse_comment,
+  js_request_headers => request_headers,
+  js_request_header => request_header
+);
 
 /// The shared trampoline: arguments in, panics and errors turned into JS exceptions.
 #[inline(always)]
