@@ -39,6 +39,33 @@ test('an idle keep-alive connection is closed after the head timeout; an open SS
   stream.socket.destroy();
 });
 
+test('the head deadline never cuts a request in flight, and each answer restarts it', async (t) => {
+  const { port } = await serve(
+    t,
+    (s) => {
+      s.get('/slow', (req, res) => setTimeout(() => res.send('slow ok'), 400));
+      s.get('/', (req, res) => res.send('ok'));
+    },
+    { header_timeout_ms: 150 },
+  );
+  // A handler that takes longer than the head deadline still answers on its connection.
+  const slow = rawGet(port, '/slow');
+  await slow.waitFor('slow ok');
+  assert.equal(slow.socket.destroyed, false);
+  slow.socket.destroy();
+  // One keep-alive connection, a request every 100 ms for 600 ms (four deadlines' worth):
+  // each answer makes it idle anew, so it is never cut.
+  const c = rawClient(port);
+  for (let i = 1; i <= 6; i++) {
+    c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.waitFor((d) => d.split('ok').length - 1 >= i);
+    await sleep(100);
+  }
+  assert.equal(c.socket.destroyed, false);
+  // Left idle, it is closed.
+  await c.closed;
+});
+
 test('connections past max_connections are closed at once; existing ones are served', async (t) => {
   const { port } = await serve(t, (s) => s.get('/e', (req, res) => res.sse.send('hi')), { max_connections: 3 });
   const held = [rawGet(port, '/e'), rawGet(port, '/e'), rawGet(port, '/e')];
