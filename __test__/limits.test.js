@@ -43,20 +43,21 @@ test('the head deadline never cuts a request in flight, and each answer restarts
   const { port } = await serve(
     t,
     (s) => {
-      s.get('/slow', (req, res) => setTimeout(() => res.send('slow ok'), 400));
+      s.get('/slow', (req, res) => setTimeout(() => res.send('slow ok'), 700));
       s.get('/', (req, res) => res.send('ok'));
     },
-    { header_timeout_ms: 150 },
+    // Wide margins: the deadline is checked on a 25 ms clock by a sweep.
+    { header_timeout_ms: 300 },
   );
   // A handler that takes longer than the head deadline still answers on its connection.
   const slow = rawGet(port, '/slow');
   await slow.waitFor('slow ok');
   assert.equal(slow.socket.destroyed, false);
   slow.socket.destroy();
-  // One keep-alive connection, a request every 100 ms for 600 ms (four deadlines' worth):
-  // each answer makes it idle anew, so it is never cut.
+  // One keep-alive connection, a request every 100 ms for 800 ms (over two deadlines'
+  // worth): each answer makes it idle anew, so it is never cut.
   const c = rawClient(port);
-  for (let i = 1; i <= 6; i++) {
+  for (let i = 1; i <= 8; i++) {
     c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await c.waitFor((d) => d.split('ok').length - 1 >= i);
     await sleep(100);
