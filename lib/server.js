@@ -67,7 +67,8 @@ class Server extends Router {
       maxConnections: options.max_connections,
       handlerTimeoutMs: options.handler_timeout_ms,
     });
-    // respond / write / endStream / sseSend / sseComment: plain functions, cheaper per call.
+    // The per-response and per-event calls (respond, write, sseSend, requestHeader, ...):
+    // plain functions, cheaper per call than the class's methods.
     this._calls = this._native.hotCalls();
     this._inBatch = false;
     this._holding = false;

@@ -24,6 +24,8 @@ use napi::{sys, Status};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::hot_calls::{self, js_string};
+
 pub const STRIDE: usize = 6;
 
 /// Request methods sent as a number; the index is shared with lib/server.js.
@@ -185,16 +187,9 @@ impl Layout {
   }
 }
 
-fn check(status: sys::napi_status) -> napi::Result<()> {
-  if status == sys::Status::napi_ok {
-    Ok(())
-  } else {
-    Err(napi::Error::new(Status::from(status), "building an event batch failed"))
-  }
-}
-
 impl ToNapiValue for Batch {
   unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+    let check = |status| hot_calls::check(status, "building an event batch");
     let layout = Layout::of(val.0);
     let mut out = std::ptr::null_mut();
     check(sys::napi_create_array_with_length(env, 3, &mut out))?;
@@ -209,12 +204,7 @@ impl ToNapiValue for Batch {
     check(sys::napi_set_element(env, out, 0, numbers))?;
 
     let mut text = std::ptr::null_mut();
-    let t = &layout.text;
-    if t.is_ascii() {
-      check(sys::napi_create_string_latin1(env, t.as_ptr() as *const _, t.len() as isize, &mut text))?;
-    } else {
-      check(sys::napi_create_string_utf8(env, t.as_ptr() as *const _, t.len() as isize, &mut text))?;
-    }
+    check(js_string(env, &layout.text, &mut text))?;
     check(sys::napi_set_element(env, out, 1, text))?;
 
     if !layout.buffers.is_empty() {

@@ -50,18 +50,18 @@ pub fn create(env: sys::napi_env, state: &Arc<ServerState>) -> napi::Result<sys:
   ];
   unsafe {
     let mut obj = ptr::null_mut();
-    check(sys::napi_create_object(env, &mut obj))?;
+    check(sys::napi_create_object(env, &mut obj), "creating the hot calls")?;
     for (name, cb) in calls {
       let data = Arc::into_raw(state.clone()) as *mut c_void;
       let mut f = ptr::null_mut();
       let name_c = CString::new(name).expect("static name");
-      if let Err(e) = check(sys::napi_create_function(env, name_c.as_ptr(), name.len() as isize, cb, data, &mut f))
-        .and_then(|_| check(sys::napi_add_finalizer(env, f, data, Some(release), ptr::null_mut(), ptr::null_mut())))
+      if let Err(e) = check(sys::napi_create_function(env, name_c.as_ptr(), name.len() as isize, cb, data, &mut f), "creating a hot call")
+        .and_then(|_| check(sys::napi_add_finalizer(env, f, data, Some(release), ptr::null_mut(), ptr::null_mut()), "creating a hot call"))
       {
         drop(Arc::from_raw(data as *const ServerState));
         return Err(e);
       }
-      check(sys::napi_set_named_property(env, obj, name_c.as_ptr(), f))?;
+      check(sys::napi_set_named_property(env, obj, name_c.as_ptr(), f), "creating the hot calls")?;
     }
     Ok(obj)
   }
@@ -71,11 +71,21 @@ unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut
   drop(Arc::from_raw(data as *const ServerState));
 }
 
-fn check(status: sys::napi_status) -> napi::Result<()> {
+/// A Node-API status as a Result (`what` failed otherwise).
+pub(super) fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
   if status == sys::Status::napi_ok {
     Ok(())
   } else {
-    Err(napi::Error::new(napi::Status::from(status), "creating the hot calls failed"))
+    Err(napi::Error::new(napi::Status::from(status), format!("{what} failed")))
+  }
+}
+
+/// A JS string from `s`: Latin-1 when it is ASCII (a plain copy), UTF-8 otherwise.
+pub(super) unsafe fn js_string(env: sys::napi_env, s: &str, out: &mut sys::napi_value) -> sys::napi_status {
+  if s.is_ascii() {
+    sys::napi_create_string_latin1(env, s.as_ptr() as *const c_char, s.len() as isize, out)
+  } else {
+    sys::napi_create_string_utf8(env, s.as_ptr() as *const c_char, s.len() as isize, out)
   }
 }
 
@@ -122,11 +132,7 @@ unsafe fn call(env: sys::napi_env, info: sys::napi_callback_info, f: Call) -> sy
     }
     Ok(Out::Text(t)) => {
       let mut out = ptr::null_mut();
-      if t.is_ascii() {
-        sys::napi_create_string_latin1(env, t.as_ptr() as *const c_char, t.len() as isize, &mut out);
-      } else {
-        sys::napi_create_string_utf8(env, t.as_ptr() as *const c_char, t.len() as isize, &mut out);
-      }
+      js_string(env, &t, &mut out);
       out
     }
     Err(msg) => {

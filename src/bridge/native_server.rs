@@ -193,7 +193,8 @@ impl NativeServer {
   }
 
   /// The per-response and per-event calls (`respond`, `write`, `endStream`, `sseSend`,
-  /// `sseComment`) as plain functions bound to this server: see `bridge/hot_calls.rs`.
+  /// `sseComment`, `requestHeaders`, `requestHeader`) as plain functions bound to this
+  /// server: see `bridge/hot_calls.rs`.
   #[napi(
     ts_return_type = "{ respond(id: number, status: number, headers: string | string[], body?: string | Buffer | null, items?: number): boolean; write(id: number, chunk: string | Buffer): boolean; endStream(id: number, chunk?: string | Buffer | null): boolean; sseSend(id: number, data: string, event?: string, eventId?: string, retry?: number): boolean; sseComment(id: number, text: string): boolean; requestHeaders(id: number): string; requestHeader(id: number, name: string): string | undefined }"
   )]

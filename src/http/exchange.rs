@@ -107,6 +107,19 @@ pub struct Exchange {
   pub started_ms: u64,
 }
 
+impl Exchange {
+  /// Takes the reply channel if JS has not answered yet, leaving `next` in its place.
+  fn take_pending(&mut self, next: Reply) -> Option<oneshot::Sender<Response<ResponseBody>>> {
+    if !matches!(self.reply, Reply::Pending(_)) {
+      return None;
+    }
+    match std::mem::replace(&mut self.reply, next) {
+      Reply::Pending(tx) => Some(tx),
+      _ => None,
+    }
+  }
+}
+
 /// Ids are a counter, not attacker-chosen: a multiplicative hash spreads them over the
 /// table's bits for a fraction of SipHash's cost (three lookups per request).
 #[derive(Default, Clone, Copy)]
@@ -169,11 +182,13 @@ impl Exchanges {
   ) -> Result<bool, hyper::http::Error> {
     let mut map = self.map.lock();
     let Some(ex) = map.get_mut(&id) else { return Ok(false) };
-    let Reply::Pending(_) = ex.reply else { return Ok(false) };
+    if !matches!(ex.reply, Reply::Pending(_)) {
+      return Ok(false);
+    }
     let queue = new_queue(ex.connection.clone());
     ex.headers.compact();
     let resp = head().body(ResponseBody::stream(queue.clone()))?;
-    let Reply::Pending(reply) = std::mem::replace(&mut ex.reply, Reply::Streaming(queue)) else { unreachable!() };
+    let Some(reply) = ex.take_pending(Reply::Streaming(queue)) else { return Ok(false) };
     ex.watched = true;
     if !handoff.reply(reply, resp) {
       map.remove(&id);
@@ -220,13 +235,16 @@ impl Exchanges {
   pub fn expire_pending(&self, cutoff_ms: u64) -> Vec<(u64, bool, oneshot::Sender<Response<ResponseBody>>)> {
     let mut expired = Vec::new();
     self.map.lock().retain(|id, ex| {
-      if ex.started_ms > cutoff_ms || !matches!(ex.reply, Reply::Pending(_)) {
+      if ex.started_ms > cutoff_ms {
         return true;
       }
-      if let Reply::Pending(tx) = std::mem::replace(&mut ex.reply, Reply::Ended) {
-        expired.push((*id, ex.watched, tx));
+      match ex.take_pending(Reply::Ended) {
+        Some(tx) => {
+          expired.push((*id, ex.watched, tx));
+          false
+        }
+        None => true,
       }
-      false
     });
     expired
   }
@@ -235,17 +253,7 @@ impl Exchanges {
   /// task on the runtime sees the reply and removes it (its guard), so it is freed on
   /// the thread that made it and not copied out here.
   pub fn respond(&self, handoff: &Handoff, id: u64, resp: Response<ResponseBody>) -> bool {
-    let reply = {
-      let mut map = self.map.lock();
-      let Some(ex) = map.get_mut(&id) else { return false };
-      if !matches!(ex.reply, Reply::Pending(_)) {
-        return false;
-      }
-      std::mem::replace(&mut ex.reply, Reply::Ended)
-    };
-    match reply {
-      Reply::Pending(to) => handoff.reply(to, resp),
-      _ => false,
-    }
+    let reply = self.map.lock().get_mut(&id).and_then(|ex| ex.take_pending(Reply::Ended));
+    reply.is_some_and(|to| handoff.reply(to, resp))
   }
 }
