@@ -5,7 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { EventSource } = require('eventsource');
 const hyper = require('..');
-const { serve, rawGet, dechunk, deferred, sleep } = require('./helpers');
+const { serve, rawGet, bodyOf, deferred, sleep } = require('./helpers');
 
 function parseEvents(text) {
   return text
@@ -43,11 +43,11 @@ test('a publish reaches N subscribers exactly once each, in order', async (t) =>
   feed.publish(Buffer.from('from a buffer'));
   feed.publish({ data: { json: true } });
   feed.publish('done');
-  await Promise.all(clients.map((c) => c.waitFor((d) => dechunk(d).endsWith('data: done\n\n'))));
+  await Promise.all(clients.map((c) => c.waitFor((d) => bodyOf(d).endsWith('data: done\n\n'))));
   const expected = [];
   for (let i = 1; i <= 20; i++) expected.push({ id: String(i), event: 'n', data: `line ${i}\nsecond` });
   expected.push({ data: 'from a buffer' }, { data: '{"json":true}' }, { data: 'done' });
-  for (const c of clients) assert.deepEqual(parseEvents(dechunk(c.data)), expected);
+  for (const c of clients) assert.deepEqual(parseEvents(bodyOf(c.data)), expected);
   const st = server.stats();
   assert.ok(st.events_sent >= N * 23, `events_sent ${st.events_sent}`);
   for (const c of clients) c.socket.destroy();
@@ -75,7 +75,7 @@ test('disconnected subscribers leave by themselves; unsubscribe and close work',
   assert.equal(ch.unsubscribe(subs[1]), true);
   assert.equal(ch.publish('y'), 1);
   await clients[2].waitFor('data: y\n\n');
-  assert.doesNotMatch(dechunk(await clients[1].waitFor('data: x\n\n')), /data: y/);
+  assert.doesNotMatch(bodyOf(await clients[1].waitFor('data: x\n\n')), /data: y/);
   ch.close();
   assert.equal(ch.publish('z'), 0);
   assert.equal(ch.size, 0);
@@ -94,7 +94,7 @@ test('reconnect with Last-Event-ID: exactly the missed events, then live ones', 
   await sleep(10);
   for (let i = 1; i <= 3; i++) ch.publish(`before ${i}`);
   await first.waitFor('data: before 3\n\n');
-  assert.deepEqual(parseEvents(dechunk(first.data)).map((e) => e.id), ['1', '2', '3']);
+  assert.deepEqual(parseEvents(bodyOf(first.data)).map((e) => e.id), ['1', '2', '3']);
   first.socket.destroy();
   await sleep(20);
   for (let i = 4; i <= 6; i++) ch.publish(`missed ${i}`);
@@ -102,7 +102,7 @@ test('reconnect with Last-Event-ID: exactly the missed events, then live ones', 
   await again.waitFor('data: missed 6\n\n');
   ch.publish('live 7');
   await again.waitFor('data: live 7\n\n');
-  assert.deepEqual(parseEvents(dechunk(again.data)), [
+  assert.deepEqual(parseEvents(bodyOf(again.data)), [
     { id: '4', data: 'missed 4' },
     { id: '5', data: 'missed 5' },
     { id: '6', data: 'missed 6' },
@@ -154,7 +154,7 @@ test('a standalone hyper.Channel works across servers and validates options', as
   while (ch.size < 2) await sleep(5);
   assert.equal(ch.publish({ event: 'x', data: 'both', retry: 1000 }), 2);
   await Promise.all([ca.waitFor('data: both\n\n'), cb.waitFor('data: both\n\n')]);
-  assert.match(dechunk(ca.data), /^id: 1\nevent: x\nretry: 1000\ndata: both\n\n$/);
+  assert.match(bodyOf(ca.data), /^id: 1\nevent: x\nretry: 1000\ndata: both\n\n$/);
   assert.throws(() => new hyper.Channel({ history: -1 }), RangeError);
   assert.throws(() => ch.subscribe({}), TypeError);
   ca.socket.destroy();

@@ -106,7 +106,7 @@ test('a normal end fires close (not abort) once', async (t) => {
     }),
   );
   const c = rawGet(port, '/e');
-  await c.waitFor('\r\n0\r\n\r\n');
+  await c.waitForEnd();
   assert.deepEqual(await got.promise, ['close']);
   c.socket.destroy();
 });

@@ -86,7 +86,7 @@ test('a throw after the SSE stream opened ends the stream instead of hanging', a
     }),
   );
   const c = rawGet(port, '/e');
-  const raw = await c.waitFor('\r\n0\r\n\r\n');
+  const raw = await c.waitForEnd();
   assert.match(raw, /data: first\n\n/);
   await closed.promise;
   c.socket.destroy();

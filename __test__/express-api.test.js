@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('net');
 const hyper = require('..');
-const { request, rawGet, dechunk, deferred, sleep } = require('./helpers');
+const { request, rawGet, bodyOf, deferred, sleep } = require('./helpers');
 
 async function start(t, setup) {
   const app = hyper();
@@ -121,12 +121,12 @@ test('raw frames from write() arrive byte for byte, each as soon as it is writte
   const frames = ['retry: 1000\n\n', 'id: 1\nevent: a\ndata: x\n\n', ': comment\r\n\r\n', 'data: é ✓\n\n'];
   for (const f of frames) {
     assert.equal(res.write(f), true);
-    await c.waitFor((d) => Buffer.from(dechunk(d), 'latin1').toString('utf8').endsWith(f));
+    await c.waitFor((d) => Buffer.from(bodyOf(d), 'latin1').toString('utf8').endsWith(f));
   }
   res.write(Buffer.from('data: buf\n\n'));
   res.end();
-  await c.waitFor('\r\n0\r\n\r\n');
-  assert.equal(Buffer.from(dechunk(c.data), 'latin1').toString('utf8'), frames.join('') + 'data: buf\n\n');
+  await c.waitForEnd();
+  assert.equal(Buffer.from(bodyOf(c.data), 'latin1').toString('utf8'), frames.join('') + 'data: buf\n\n');
   c.socket.destroy();
 });
 
@@ -243,8 +243,8 @@ test('the HyperExpress res.sse works inside an Express-style app', async (t) => 
     }),
   );
   const c = rawGet(port, '/sse');
-  await c.waitFor('\r\n0\r\n\r\n');
-  assert.equal(dechunk(c.data), 'id: 1\nevent: e\ndata: a\ndata: b\n\n');
+  await c.waitForEnd();
+  assert.equal(bodyOf(c.data), 'id: 1\nevent: e\ndata: a\ndata: b\n\n');
   c.socket.destroy();
 });
 

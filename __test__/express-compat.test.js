@@ -4,7 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { EventSource } = require('eventsource');
-const { request, rawGet, dechunk, deferred, sleep } = require('./helpers');
+const { request, rawGet, bodyOf, deferred, sleep } = require('./helpers');
 const createApp = require('./fixtures/express-sse-app');
 
 const IMPLEMENTATIONS = {
@@ -73,7 +73,7 @@ for (const [name, load] of Object.entries(IMPLEMENTATIONS)) {
     assert.match(head, /\r\nconnection: keep-alive\r\n/);
     assert.match(head, /\r\nx-accel-buffering: no\r\n/);
     assert.match(head, /\r\naccess-control-allow-origin: \*\r\n/);
-    assert.equal(dechunk(raw), 'event: connected\ndata: {"id":"raw"}\n\n');
+    assert.equal(bodyOf(raw), 'event: connected\ndata: {"id":"raw"}\n\n');
     c.socket.destroy();
   });
 
@@ -116,8 +116,8 @@ for (const [name, load] of Object.entries(IMPLEMENTATIONS)) {
     assert.match(c.data.toLowerCase(), /\r\ncontent-type: text\/event-stream\r\n/);
     const del = await request(port, { method: 'DELETE', path: '/clients/w' });
     assert.equal(del.status, 204);
-    await c.waitFor('\r\n0\r\n\r\n');
-    assert.equal(dechunk(c.data), ': hello\n\ndata: first\n\n');
+    await c.waitForEnd();
+    assert.equal(bodyOf(c.data), ': hello\n\ndata: first\n\n');
     assert.equal((await request(port, { method: 'DELETE', path: '/clients/w' })).status, 404);
     c.socket.destroy();
   });

@@ -3,14 +3,14 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { EventSource } = require('eventsource');
-const { serve, rawGet, dechunk, deferred, sleep } = require('./helpers');
+const { serve, rawGet, bodyOf, deferred, sleep } = require('./helpers');
 
 test('a server-wide heartbeat writes comments on an idle stream', async (t) => {
   const { port } = await serve(t, (s) => s.get('/e', (req, res) => res.sse.open()), { heartbeat_ms: 20 });
   const c = rawGet(port, '/e');
   t.after(() => c.socket.destroy());
-  await c.waitFor((d) => (dechunk(d).match(/:\n\n/g) || []).length >= 3);
-  assert.match(dechunk(c.data), /^(:\n\n)+$/);
+  await c.waitFor((d) => (bodyOf(d).match(/:\n\n/g) || []).length >= 3);
+  assert.match(bodyOf(c.data), /^(:\n\n)+$/);
 });
 
 test('res.sse.heartbeat(ms) turns it on per stream, and off with 0', async (t) => {
@@ -24,12 +24,12 @@ test('res.sse.heartbeat(ms) turns it on per stream, and off with 0', async (t) =
   const c = rawGet(port, '/e');
   t.after(() => c.socket.destroy());
   const res = await opened.promise;
-  await c.waitFor((d) => (dechunk(d).match(/:\n\n/g) || []).length >= 2);
+  await c.waitFor((d) => (bodyOf(d).match(/:\n\n/g) || []).length >= 2);
   res.sse.heartbeat(0);
   await sleep(20);
-  const count = dechunk(c.data).length;
+  const count = bodyOf(c.data).length;
   await sleep(80);
-  assert.equal(dechunk(c.data).length, count, 'no heartbeat after heartbeat(0)');
+  assert.equal(bodyOf(c.data).length, count, 'no heartbeat after heartbeat(0)');
   assert.throws(() => res.sse.heartbeat(-5), RangeError);
 });
 

@@ -37,15 +37,23 @@ function request(port, { method = 'GET', path = '/', headers = {}, body } = {}) 
 function rawClient(port) {
   const socket = net.connect(port, '127.0.0.1');
   let data = '';
+  let eof = false;
   const waiters = [];
   const closed = new Promise((resolve) => socket.on('close', resolve));
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk) => {
-    data += chunk;
+  const recheck = () => {
     for (const w of waiters.splice(0)) {
       if (w.test(data)) w.resolve(data);
       else waiters.push(w);
     }
+  };
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk) => {
+    data += chunk;
+    recheck();
+  });
+  socket.on('end', () => {
+    eof = true;
+    recheck();
   });
   socket.on('error', () => {});
   return {
@@ -53,6 +61,10 @@ function rawClient(port) {
     closed,
     get data() {
       return data;
+    },
+    /** True once the server closed its side cleanly (FIN, not a reset). */
+    get eof() {
+      return eof;
     },
     send(text) {
       socket.write(text);
@@ -68,6 +80,13 @@ function rawClient(port) {
         waiters.push({ test: fn, resolve: (d) => (clearTimeout(timer), resolve(d)) });
       });
     },
+    /**
+     * Resolves once the response body has ended cleanly: the last chunk of a chunked
+     * body, or the server's FIN after a close-delimited one (an event stream).
+     */
+    waitForEnd(ms = 5000) {
+      return this.waitFor((d) => eof || d.endsWith('\r\n0\r\n\r\n'), ms);
+    },
   };
 }
 
@@ -76,10 +95,14 @@ function rawGet(port, path, extraHeaders = '') {
   return rawClient(port).send(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extraHeaders}\r\n`);
 }
 
-/** Decodes an HTTP/1.1 chunked body (everything after the head). */
-function dechunk(raw) {
+/**
+ * The body of a raw response: decoded if it is chunked, else everything after the
+ * head (an event stream is close-delimited).
+ */
+function bodyOf(raw) {
   const start = raw.indexOf('\r\n\r\n');
   let rest = raw.slice(start + 4);
+  if (!/\r\ntransfer-encoding: chunked\r\n/i.test(raw.slice(0, start + 2))) return rest;
   let out = '';
   for (;;) {
     const nl = rest.indexOf('\r\n');
@@ -113,4 +136,4 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
-module.exports = { hyper, serve, request, rawClient, rawGet, dechunk, sleep, once, deferred };
+module.exports = { hyper, serve, request, rawClient, rawGet, bodyOf, sleep, once, deferred };

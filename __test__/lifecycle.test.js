@@ -98,7 +98,8 @@ test('close() ends open streams (close, not abort), resolves, and refuses new co
   assert.deepEqual(events, ['close', 'close', 'close']);
   for (const c of clients) {
     await c.closed;
-    assert.match(c.data, /\r\n0\r\n\r\n$/, 'each stream was ended cleanly');
+    assert.ok(c.eof, 'each stream was ended cleanly (a FIN, not a reset)');
+    assert.match(c.data, /\r\n\r\n$/, 'after a whole head');
   }
   await assert.rejects(request(port), /ECONNREFUSED/);
   assert.equal(s.connections, 0);
@@ -156,5 +157,6 @@ test('a server with several worker threads serves, streams and closes the same w
   await c.waitFor('data: x');
   await s.close();
   await c.closed;
-  assert.match(c.data, /\r\n0\r\n\r\n$/);
+  assert.ok(c.eof, 'the stream was ended with a FIN');
+  assert.match(c.data, /data: x\n\n$/);
 });

@@ -122,7 +122,8 @@ test('close({ final_event }) sends a last event to every open stream before endi
   await s.close({ timeout: 1000, final_event: { event: 'bye', data: { reason: 'shutdown' } } });
   for (const c of clients) {
     await c.closed;
-    assert.match(c.data, /event: bye\ndata: \{"reason":"shutdown"\}\n\n\r\n0\r\n\r\n$/);
+    assert.match(c.data, /event: bye\ndata: \{"reason":"shutdown"\}\n\n$/);
+    assert.ok(c.eof, 'ended with a FIN after the final event');
   }
 });
 

@@ -3,7 +3,7 @@
 // streaming with write()/end(), the initiated/completed flags, events and res.sse.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { hyper, serve, request, rawGet, dechunk, deferred } = require('./helpers');
+const { hyper, serve, request, rawGet, bodyOf, deferred } = require('./helpers');
 
 // The default error handler logs 5xx errors; keep test output readable.
 function quietConsole(t) {
@@ -314,7 +314,7 @@ test('write() returns true while connected and the body arrives chunked; end() f
   assert.match(head, /\r\ntransfer-encoding: chunked/i);
   assert.doesNotMatch(head, /\r\ncontent-length:/i);
   assert.match(head, /\r\nx-streamed: yes/i);
-  assert.equal(dechunk(head + '\r\n\r\n' + body), 'first,second,third,last');
+  assert.equal(bodyOf(head + '\r\n\r\n' + body), 'first,second,third,last');
   const got = await results.promise;
   assert.deepEqual([got.first, got.second, got.third], [true, true, true]);
   assert.equal(got.afterEnd, false, 'write() after end() returns false');
@@ -477,7 +477,7 @@ test('res.sse streams events on a GET', async (t) => {
   await closed.promise;
   assert.match(c.data, /^HTTP\/1\.1 200/);
   assert.match(c.data, /\r\ncontent-type: text\/event-stream/i);
-  const body = dechunk(c.data);
+  const body = bodyOf(c.data);
   assert.equal(body, 'data: hello\n\nevent: greeting\ndata: hi\n\n');
 });
 

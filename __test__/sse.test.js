@@ -2,7 +2,7 @@
 // res.sse: the bytes on the wire follow the WHATWG event-stream rules.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { serve, rawGet, dechunk, deferred, request } = require('./helpers');
+const { serve, rawGet, bodyOf, deferred, request } = require('./helpers');
 
 /** Runs `body(res.sse, res)` in a GET handler, then ends the stream; returns { head, events }. */
 async function wire(t, body) {
@@ -13,9 +13,9 @@ async function wire(t, body) {
     }),
   );
   const c = rawGet(port, '/e');
-  const raw = await c.waitFor('\r\n0\r\n\r\n');
+  const raw = await c.waitForEnd();
   c.socket.destroy();
-  return { head: raw.slice(0, raw.indexOf('\r\n\r\n')), events: dechunk(raw) };
+  return { head: raw.slice(0, raw.indexOf('\r\n\r\n')), events: bodyOf(raw) };
 }
 
 test('open() sends the head at once, with the SSE headers', async (t) => {
@@ -60,7 +60,7 @@ test('each send is delivered as it is sent, with no buffering', async (t) => {
   res.sse.send('two');
   await c.waitFor('data: two\n\n');
   res.sse.close();
-  await c.waitFor('\r\n0\r\n\r\n');
+  await c.waitForEnd();
   c.socket.destroy();
 });
 

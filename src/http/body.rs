@@ -41,6 +41,9 @@ pub struct ResponseBody {
 
 enum Kind {
   Full(Option<Bytes>),
+  /// Stands in for a stream that left hyper: ends at once, with no length, so hyper
+  /// writes the head close-delimited and then lets go of the connection.
+  HandedOver,
   Stream { queue: Arc<StreamQueue>, heartbeat: Option<(u32, Pin<Box<Sleep>>)> },
 }
 
@@ -55,6 +58,11 @@ impl ResponseBody {
 
   pub fn stream(queue: Arc<StreamQueue>) -> Self {
     Self { kind: Kind::Stream { queue, heartbeat: None }, guard: None, connection: None }
+  }
+
+  /// Takes the stream out of this body, leaving the stand-in hyper finishes with.
+  pub fn hand_over(&mut self) -> ResponseBody {
+    std::mem::replace(self, Self { kind: Kind::HandedOver, guard: None, connection: None })
   }
 
   pub fn is_stream(&self) -> bool {
@@ -79,6 +87,7 @@ impl Body for ResponseBody {
     let this = self.get_mut();
     let (queue, heartbeat) = match &mut this.kind {
       Kind::Full(b) => return Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+      Kind::HandedOver => return Poll::Ready(None),
       Kind::Stream { queue, heartbeat } => (queue, heartbeat),
     };
     match queue.poll_take(cx) {
@@ -134,7 +143,7 @@ impl Body for ResponseBody {
   fn size_hint(&self) -> SizeHint {
     match &self.kind {
       Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-      Kind::Stream { .. } => SizeHint::default(),
+      Kind::Stream { .. } | Kind::HandedOver => SizeHint::default(),
     }
   }
 }

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
+use super::body::ResponseBody;
 use crate::bridge::handoff::Handoff;
 use crate::server::coarse_clock::CoarseClock;
 use crate::server::stats::Stats;
@@ -71,6 +72,9 @@ struct Inner {
 /// deadline (see server/head_deadline.rs). The connection task checks it with atomic
 /// loads each time it runs, and registers its waker without a lock: it runs once per
 /// request and once per streamed write.
+///
+/// It also carries an SSE stream's body from the request's service to the connection
+/// task, which writes it on the bare socket once hyper is done (server/detached_stream.rs).
 #[derive(Default)]
 pub struct ConnectionKill {
   killed: AtomicBool,
@@ -80,6 +84,10 @@ pub struct ConnectionKill {
   /// When the last response ended (or the connection opened), on `clock`.
   idle_since_ms: AtomicU64,
   clock: Option<CoarseClock>,
+  /// The stream body to write after hyper finishes the head.
+  handover: Mutex<Option<ResponseBody>>,
+  /// hyper's next write starts with that head: restore its HTTP/1.1 (server/conn_io.rs).
+  version_fix: AtomicBool,
 }
 
 impl ConnectionKill {
@@ -112,6 +120,27 @@ impl ConnectionKill {
   pub fn request_done(&self) {
     self.idle_since_ms.store(self.clock.as_ref().map_or(0, CoarseClock::now_ms), Ordering::Release);
     self.busy.fetch_sub(1, Ordering::AcqRel);
+  }
+
+  /// Keeps `body` for the connection task: hyper writes only the head (as HTTP/1.0,
+  /// close-delimited, so that it then lets go of the socket); `fix_version` when the
+  /// client speaks HTTP/1.1 and the status line should say so.
+  pub fn hand_over(&self, body: ResponseBody, fix_version: bool) {
+    *self.handover.lock() = Some(body);
+    self.version_fix.store(fix_version, Ordering::Release);
+  }
+
+  pub fn has_handover(&self) -> bool {
+    self.handover.lock().is_some()
+  }
+
+  pub fn take_handover(&self) -> Option<ResponseBody> {
+    self.handover.lock().take()
+  }
+
+  /// True once after `hand_over(_, true)`; one load on every other write.
+  pub fn take_version_fix(&self) -> bool {
+    self.version_fix.load(Ordering::Acquire) && self.version_fix.swap(false, Ordering::AcqRel)
   }
 
   /// True if no response is in flight and none has been since `cutoff_ms`.

@@ -1,5 +1,7 @@
 //! The server side: routing, accepting, serving, shared state.
 pub mod coarse_clock;
+pub mod conn_io;
+pub mod detached_stream;
 pub mod handler_deadline;
 pub mod head_deadline;
 pub mod listener;

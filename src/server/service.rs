@@ -10,7 +10,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::header::CONTENT_TYPE;
+use hyper::{Method, Request, Response, StatusCode, Version};
 use tokio::sync::oneshot;
 
 use super::router::UNMATCHED;
@@ -30,13 +31,29 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
   connection.request_started();
   let done = connection.clone();
+  let version = req.version();
+  let head_only = req.method() == Method::HEAD;
   let mut resp = match AssertUnwindSafe(route_to_js(state, remote, connection, req)).catch_unwind().await {
     Ok(resp) => resp,
     Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
   };
-  // The connection counts as busy (no head deadline) until hyper drops this body.
-  resp.body_mut().on_done(done);
+  // The connection counts as busy (no head deadline) until this body is dropped.
+  resp.body_mut().on_done(done.clone());
+  if !head_only && is_event_stream(&resp) {
+    // hyper writes the head and lets go of the socket; the stream itself is written
+    // by the connection task with no HTTP/1 framing (server/detached_stream.rs).
+    done.hand_over(resp.body_mut().hand_over(), version == Version::HTTP_11);
+    *resp.version_mut() = Version::HTTP_10;
+  }
   Ok(resp)
+}
+
+/// An SSE stream: it is written to the socket directly, not through hyper.
+fn is_event_stream(resp: &Response<ResponseBody>) -> bool {
+  const SSE: &[u8] = b"text/event-stream";
+  resp.status() == StatusCode::OK
+    && resp.body().is_stream()
+    && resp.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().len() >= SSE.len() && v.as_bytes()[..SSE.len()].eq_ignore_ascii_case(SSE))
 }
 
 async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Arc<ConnectionKill>, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -93,7 +110,7 @@ pub fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
   let mut resp = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
   *resp.status_mut() = status;
   if !text.is_empty() {
-    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
   }
   resp
 }
