@@ -39,7 +39,15 @@ class Response extends EventEmitter {
     this.initiated = false;
     this.completed = false;
     this.aborted = false;
-    this.locals = {};
+    this._locals = undefined;
+  }
+
+  /** Express: per-response data for views and later handlers (made on first use). */
+  get locals() {
+    return (this._locals ??= {});
+  }
+  set locals(value) {
+    this._locals = value;
   }
 
   get statusCode() {

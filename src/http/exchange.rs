@@ -29,9 +29,10 @@ pub enum Reply {
 
 /// The request headers JS may still ask for. An open stream keeps them as one compact
 /// string: the map's values point into hyper's 8 KiB read buffer, and holding them
-/// would keep that buffer alive for as long as the stream lasts.
+/// would keep that buffer alive for as long as the stream lasts. The map is boxed so
+/// that every slot of the exchange table (one per open stream) stays small.
 pub enum RequestHeaders {
-  Map(HeaderMap),
+  Map(Box<HeaderMap>),
   /// `"name\nvalue\nname\nvalue"`, as `text()` gives it.
   Compact(Box<str>),
 }

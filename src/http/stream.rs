@@ -84,8 +84,9 @@ pub struct ConnectionKill {
   /// When the last response ended (or the connection opened), on `clock`.
   idle_since_ms: AtomicU64,
   clock: Option<CoarseClock>,
-  /// The stream body to write after hyper finishes the head.
-  handover: Mutex<Option<ResponseBody>>,
+  /// The stream body to write after hyper finishes the head (boxed: every connection
+  /// carries the slot, few use it).
+  handover: Mutex<Option<Box<ResponseBody>>>,
   /// hyper's next write starts with that head: restore its HTTP/1.1 (server/conn_io.rs).
   version_fix: AtomicBool,
 }
@@ -126,7 +127,7 @@ impl ConnectionKill {
   /// close-delimited, so that it then lets go of the socket); `fix_version` when the
   /// client speaks HTTP/1.1 and the status line should say so.
   pub fn hand_over(&self, body: ResponseBody, fix_version: bool) {
-    *self.handover.lock() = Some(body);
+    *self.handover.lock() = Some(Box::new(body));
     self.version_fix.store(fix_version, Ordering::Release);
   }
 
@@ -135,7 +136,7 @@ impl ConnectionKill {
   }
 
   pub fn take_handover(&self) -> Option<ResponseBody> {
-    self.handover.lock().take()
+    self.handover.lock().take().map(|b| *b)
   }
 
   /// True once after `hand_over(_, true)`; one load on every other write.

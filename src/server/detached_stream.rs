@@ -8,7 +8,7 @@
 //! close-delimited (see server/conn_io.rs), hyper's connection is dropped with its
 //! buffers, and this task owns the socket, the stream's body and the connection count.
 
-use std::future::poll_fn;
+use std::future::Future;
 use std::io::ErrorKind;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,59 +26,80 @@ use crate::http::stream::ConnectionKill;
 /// Reads of client bytes (discarded) per wake-up before yielding to other tasks.
 const READS_PER_WAKE: usize = 4;
 
-#[derive(PartialEq, Eq)]
-enum Outcome {
-  /// The stream ended: what was queued is on the wire.
-  Finished,
-  /// The client left, was cut off, or the server is closing by force.
-  Dropped,
+/// Writes `body` to `stream` until the stream ends or the client goes; a hand-written
+/// future, as small as its fields, since one lives for each open stream. Dropping the
+/// body at the end queues the exchange's `close` event, as when hyper drops it.
+pub struct StreamWriter {
+  stream: TcpStream,
+  body: ResponseBody,
+  /// Taken from the body, not yet on the socket.
+  unsent: Bytes,
+  connection: Arc<ConnectionKill>,
+  state: Arc<ServerState>,
+  /// Set once the body has ended: what is left is sending the FIN.
+  finished: bool,
+  _counted: ConnectionCount,
 }
 
-/// Writes `body` to `stream` until the stream ends or the client goes. Dropping the
-/// body at the end queues the exchange's `close` event, as when hyper drops it.
-pub async fn write_stream(mut stream: TcpStream, mut body: ResponseBody, connection: Arc<ConnectionKill>, state: Arc<ServerState>, _counted: ConnectionCount) {
-  let mut unsent = Bytes::new();
-  let outcome = poll_fn(|cx| {
-    if connection.poll_killed(cx.waker()) || state.phase_now() == Phase::Force {
-      return Poll::Ready(Outcome::Dropped);
+impl StreamWriter {
+  pub fn new(stream: TcpStream, body: ResponseBody, connection: Arc<ConnectionKill>, state: Arc<ServerState>, counted: ConnectionCount) -> Self {
+    Self { stream, body, unsent: Bytes::new(), connection, state, finished: false, _counted: counted }
+  }
+
+  /// Ready(true) when the body ended with everything written; Ready(false) when the
+  /// stream is dropped (client gone or cut off, or the server closing by force).
+  fn poll_write_body(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    if self.connection.poll_killed(cx.waker()) || self.state.phase_now() == Phase::Force {
+      return Poll::Ready(false);
     }
-    if client_left(&stream, cx) {
-      return Poll::Ready(Outcome::Dropped);
+    if client_left(&self.stream, cx) {
+      return Poll::Ready(false);
     }
     loop {
-      while unsent.is_empty() {
-        match Pin::new(&mut body).poll_frame(cx) {
+      while self.unsent.is_empty() {
+        match Pin::new(&mut self.body).poll_frame(cx) {
           Poll::Ready(Some(Ok(frame))) => {
             if let Ok(data) = frame.into_data() {
-              unsent = data;
+              self.unsent = data;
             }
           }
           // Cut off as a slow client.
-          Poll::Ready(Some(Err(_))) => return Poll::Ready(Outcome::Dropped),
-          Poll::Ready(None) => return Poll::Ready(Outcome::Finished),
+          Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
+          Poll::Ready(None) => return Poll::Ready(true),
           Poll::Pending => return Poll::Pending,
         }
       }
-      match stream.poll_write_ready(cx) {
+      match self.stream.poll_write_ready(cx) {
         Poll::Ready(Ok(())) => {}
-        Poll::Ready(Err(_)) => return Poll::Ready(Outcome::Dropped),
+        Poll::Ready(Err(_)) => return Poll::Ready(false),
         // The socket is full: the body is not polled again until it drains, so what
         // JS sends meanwhile queues (bounded by the slow-client policy).
         Poll::Pending => return Poll::Pending,
       }
-      match stream.try_write(&unsent) {
-        Ok(n) => unsent.advance(n),
+      match self.stream.try_write(&self.unsent) {
+        Ok(n) => self.unsent.advance(n),
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-        Err(_) => return Poll::Ready(Outcome::Dropped),
+        Err(_) => return Poll::Ready(false),
       }
     }
-  })
-  .await;
-  if outcome == Outcome::Finished {
-    // FIN after the last event; the client sees the body end.
-    let _ = poll_fn(|cx| Pin::new(&mut stream).poll_shutdown(cx)).await;
   }
-  drop(body);
+}
+
+impl Future for StreamWriter {
+  type Output = ();
+
+  fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    let this = self.get_mut();
+    if !this.finished {
+      if !std::task::ready!(this.poll_write_body(cx)) {
+        return Poll::Ready(());
+      }
+      this.finished = true;
+    }
+    // FIN after the last event: the client sees the body end. The body (and with it
+    // the exchange) goes when this future is dropped.
+    Pin::new(&mut this.stream).poll_shutdown(cx).map(|_| ())
+  }
 }
 
 /// True if the client closed or reset the connection. Bytes it sends are read and
@@ -102,3 +123,4 @@ fn client_left(stream: &TcpStream, cx: &mut Context<'_>) -> bool {
   cx.waker().wake_by_ref();
   false
 }
+

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::conn_io::ConnIo;
-use super::detached_stream::write_stream;
+use super::detached_stream::StreamWriter;
 use super::service::handle;
 use super::state::{Phase, ServerState};
 use crate::http::stream::ConnectionKill;
@@ -87,7 +87,7 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
     // hyper wrote an event stream's head and is done: the stream gets a task of its
     // own, and hyper's connection (with its buffers) is freed here.
     let stream = conn.into_parts().io.into_inner().into_stream();
-    tokio::spawn(write_stream(stream, body, kill, state.clone(), counted));
+    tokio::spawn(StreamWriter::new(stream, body, kill, state.clone(), counted));
   }
 }
 

@@ -72,7 +72,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
   let id = state.next_id();
   let (reply, replied) = oneshot::channel();
   state.exchanges.insert(id, Exchange {
-    headers: RequestHeaders::Map(parts.headers),
+    headers: RequestHeaders::Map(Box::new(parts.headers)),
     remote,
     version: parts.version,
     body: Some(body),
