@@ -24,19 +24,19 @@ const HTTP10_STATUS: &[u8] = b"HTTP/1.0 ";
 /// Offset of the minor-version digit in it.
 const MINOR_DIGIT: usize = 7;
 
-pub struct ConnIo {
-  stream: TcpStream,
+pub struct ConnIo<S = TcpStream> {
+  stream: S,
   connection: Arc<ConnectionKill>,
   /// Offset, from the start of hyper's next write, of the "0" to send as "1".
   fix_at: Option<usize>,
 }
 
-impl ConnIo {
-  pub fn new(stream: TcpStream, connection: Arc<ConnectionKill>) -> Self {
+impl<S: AsyncWrite + Unpin> ConnIo<S> {
+  pub fn new(stream: S, connection: Arc<ConnectionKill>) -> Self {
     Self { stream, connection, fix_at: None }
   }
 
-  pub fn into_stream(self) -> TcpStream {
+  pub fn into_stream(self) -> S {
     self.stream
   }
 
@@ -68,13 +68,13 @@ impl ConnIo {
   }
 }
 
-impl AsyncRead for ConnIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ConnIo<S> {
   fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
     Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
   }
 }
 
-impl AsyncWrite for ConnIo {
+impl<S: AsyncWrite + Unpin> AsyncWrite for ConnIo<S> {
   fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
     self.get_mut().poll_write_fixed(cx, &[IoSlice::new(buf)])
   }
@@ -98,5 +98,102 @@ impl AsyncWrite for ConnIo {
       return Poll::Ready(Ok(()));
     }
     Pin::new(&mut this.stream).poll_shutdown(cx)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::task::Waker;
+
+  /// Accepts at most `per_write` bytes per call and keeps them.
+  struct Trickle {
+    out: Vec<u8>,
+    per_write: usize,
+  }
+
+  impl AsyncWrite for Trickle {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+      let this = self.get_mut();
+      let n = buf.len().min(this.per_write);
+      this.out.extend_from_slice(&buf[..n]);
+      Poll::Ready(Ok(n))
+    }
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+      let this = self.get_mut();
+      let mut total = 0;
+      for b in bufs {
+        let want = (this.per_write - total).min(b.len());
+        this.out.extend_from_slice(&b[..want]);
+        total += want;
+        if total == this.per_write {
+          break;
+        }
+      }
+      Poll::Ready(Ok(total))
+    }
+    fn is_write_vectored(&self) -> bool {
+      true
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+      Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+      Poll::Ready(Ok(()))
+    }
+  }
+
+  /// Writes `parts` the way hyper does: the same bytes again, advanced past what was taken.
+  fn write_all(io: &mut ConnIo<Trickle>, parts: &[&[u8]]) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let joined: Vec<u8> = parts.concat();
+    let bounds: Vec<usize> = parts.iter().scan(0, |at, p| { *at += p.len(); Some(*at) }).collect();
+    let mut done = 0;
+    while done < joined.len() {
+      let mut start = done;
+      let mut slices = Vec::new();
+      for &end in &bounds {
+        if end > start {
+          slices.push(IoSlice::new(&joined[start..end]));
+          start = end;
+        }
+      }
+      match Pin::new(&mut *io).poll_write_vectored(&mut cx, &slices) {
+        Poll::Ready(Ok(n)) => done += n,
+        other => panic!("unexpected {other:?}"),
+      }
+    }
+  }
+
+  fn io(per_write: usize) -> (ConnIo<Trickle>, Arc<ConnectionKill>) {
+    let kill = Arc::new(ConnectionKill::default());
+    (ConnIo::new(Trickle { out: Vec::new(), per_write }, kill.clone()), kill)
+  }
+
+  #[test]
+  fn restores_http11_in_the_handed_over_head_across_partial_writes() {
+    for per_write in [1, 3, 7, 8, 9, 64] {
+      let (mut io, kill) = io(per_write);
+      write_all(&mut io, &[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", b"hi"]);
+      kill.hand_over(crate::http::body::ResponseBody::empty(), true);
+      write_all(&mut io, &[b"HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"]);
+      write_all(&mut io, &[b"HTTP/1.0 in a later write is left alone"]);
+      let out = String::from_utf8(io.into_stream().out).unwrap();
+      assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhiHTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\nHTTP/1.0 in a later write is left alone",
+        "per_write {per_write}"
+      );
+    }
+  }
+
+  #[test]
+  fn leaves_an_http10_client_and_other_layouts_alone() {
+    let (mut io, kill) = io(5);
+    kill.hand_over(crate::http::body::ResponseBody::empty(), false);
+    write_all(&mut io, &[b"HTTP/1.0 200 OK\r\n\r\n"]);
+    kill.hand_over(crate::http::body::ResponseBody::empty(), true);
+    write_all(&mut io, &[b"earlier bytes", b"HTTP/1.0 200 OK\r\n\r\n"]);
+    assert_eq!(io.into_stream().out, b"HTTP/1.0 200 OK\r\n\r\nearlier bytesHTTP/1.0 200 OK\r\n\r\n");
   }
 }

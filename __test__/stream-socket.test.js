@@ -1,0 +1,156 @@
+'use strict';
+// An event stream leaves hyper after its head: it goes out close-delimited (no chunked
+// framing) on HTTP/1.1 and ends with a FIN. Other streamed bodies stay chunked on a
+// connection that lives on.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { serve, rawClient, rawGet, deferred, sleep } = require('./helpers');
+
+/** Splits a raw response into its head and everything after it. */
+function split(raw) {
+  const end = raw.indexOf('\r\n\r\n');
+  return { head: raw.slice(0, end + 2), body: raw.slice(end + 4) };
+}
+
+test('an SSE stream is close-delimited on HTTP/1.1: raw event bytes, then a FIN', async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      res.sse.send('one');
+      res.sse.send('ev', 'two');
+      setTimeout(() => res.sse.close(), 20);
+    }),
+  );
+  const c = rawGet(port, '/e');
+  await c.waitForEnd();
+  await c.closed;
+  const { head, body } = split(c.data);
+  assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(head, /\r\ncontent-type: text\/event-stream\r\n/);
+  assert.doesNotMatch(head, /transfer-encoding|content-length/i);
+  assert.equal(body, 'data: one\n\nevent: ev\ndata: two\n\n');
+  assert.equal(c.eof, true, 'ended by a FIN, not a reset');
+});
+
+test('an Express-style event stream (writeHead + write) goes out the same way', async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+      res.write('data: a\n\n');
+      res.end('data: b\n\n');
+    }),
+  );
+  const c = rawGet(port, '/e');
+  await c.waitForEnd();
+  const { head, body } = split(c.data);
+  assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.doesNotMatch(head, /transfer-encoding/i);
+  assert.equal(body, 'data: a\n\ndata: b\n\n');
+  assert.equal(c.eof, true);
+});
+
+test("Node's http client reads it as HTTP/1.1, to the end", async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      for (let i = 0; i < 100; i++) res.sse.send(String(i), 'n', `event ${i}`);
+      res.sse.close();
+    }),
+  );
+  const text = await new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/e' }, (res) => {
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.httpVersion, '1.1');
+      assert.equal(res.headers['transfer-encoding'], undefined);
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+  const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  assert.deepEqual(ids, Array.from({ length: 100 }, (_, i) => i));
+});
+
+test('a streamed body that is not an event stream stays chunked, and the connection serves the next request', async (t) => {
+  const { port } = await serve(t, (s) => {
+    s.get('/file', (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write('ab');
+      res.end('cd');
+    });
+    s.get('/next', (req, res) => res.send('next'));
+  });
+  const c = rawClient(port).send('GET /file HTTP/1.1\r\nHost: x\r\n\r\n');
+  await c.waitFor('\r\n0\r\n\r\n');
+  assert.match(c.data, /\r\ntransfer-encoding: chunked\r\n/i);
+  c.send('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+  await c.waitFor(/\r\n\r\nnext$/);
+  assert.equal(c.eof, false, 'still open');
+  c.socket.destroy();
+});
+
+test('an HTTP/1.0 client gets an HTTP/1.0 status line and a close-delimited stream', async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      res.sse.send('x');
+      res.sse.close();
+    }),
+  );
+  const c = rawClient(port).send('GET /e HTTP/1.0\r\n\r\n');
+  await c.waitForEnd();
+  const { head, body } = split(c.data);
+  assert.match(head, /^HTTP\/1\.0 200 OK\r\n/);
+  assert.equal(body, 'data: x\n\n');
+});
+
+test('bytes a client sends after its SSE request are ignored; the stream and its close are unaffected', async (t) => {
+  const ready = deferred();
+  const closed = deferred();
+  const { server, port } = await serve(t, (s) => {
+    s.get('/e', (req, res) => {
+      res.sse.open();
+      res.on('close', () => closed.resolve());
+      ready.resolve(res);
+    });
+    s.get('/other', (req, res) => res.send('should not run'));
+  });
+  const c = rawClient(port).send('GET /e HTTP/1.1\r\nHost: x\r\n\r\nGET /other HTTP/1.1\r\nHost: x\r\n\r\n');
+  const res = await ready.promise;
+  await c.waitFor('\r\n\r\n');
+  c.send('x'.repeat(64 * 1024)); // more than any buffer: read and dropped
+  res.sse.send('still here');
+  await c.waitFor('data: still here\n\n');
+  res.sse.close();
+  await c.waitForEnd();
+  await closed.promise;
+  assert.doesNotMatch(c.data, /should not run/);
+  await sleep(20);
+  assert.equal(server.connections, 0, 'the connection is gone once the stream ends');
+});
+
+test('many streams: each client leaving fires close once and frees its connection', async (t) => {
+  const N = 40;
+  let opened = 0;
+  let closes = 0;
+  const allOpen = deferred();
+  const allClosed = deferred();
+  const { server, port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      res.sse.open();
+      res.on('close', () => {
+        if (++closes === N) allClosed.resolve();
+      });
+      if (++opened === N) allOpen.resolve();
+    }),
+  );
+  const clients = Array.from({ length: N }, () => rawGet(port, '/e'));
+  await allOpen.promise;
+  await Promise.all(clients.map((c) => c.waitFor('\r\n\r\n')));
+  assert.equal(server.connections, N);
+  clients.forEach((c, i) => (i % 2 ? c.socket.end() : c.socket.resetAndDestroy()));
+  await allClosed.promise;
+  await sleep(20);
+  assert.equal(closes, N);
+  assert.equal(server.connections, 0);
+});
