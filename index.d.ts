@@ -287,7 +287,11 @@ export interface SocketInfo {
 
 /** HyperExpress's `res.sse`: events are encoded per the WHATWG event-stream rules. */
 export class SSEventStream {
-  /** Sends the head with the event-stream headers at once. False if the head was already sent. */
+  /**
+   * Sends the head with the event-stream headers at once. False if the head was already
+   * sent. The stream is close-delimited (no chunked framing) and its connection closes
+   * when it ends.
+   */
   open(): boolean;
   /**
    * `send(data)`, `send(event, data)`, `send(id, event, data)`: the overload is chosen by

@@ -5,7 +5,9 @@
 //!              (`router`), shared state and shutdown phases (`state`), the coarse
 //!              clock deadlines use (`coarse_clock`), the sweeps that close connections
 //!              waiting too long for a head (`head_deadline`) and answer 503 for
-//!              handlers that never answer (`handler_deadline`).
+//!              handlers that never answer (`handler_deadline`), the socket as hyper
+//!              sees it (`conn_io`) and the task that writes an event stream on the
+//!              bare socket once hyper has written its head (`detached_stream`).
 //! - `http/`    the per-request record JS drives (`exchange`), response heads checked
 //!              at the boundary (`head`), the bounded queue behind each stream with the
 //!              slow-client policy (`stream`), response bodies, heartbeats and the guard
