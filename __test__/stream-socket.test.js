@@ -154,3 +154,48 @@ test('many streams: each client leaving fires close once and frees its connectio
   assert.equal(closes, N);
   assert.equal(server.connections, 0);
 });
+
+test('events written straight to the socket and events queued behind it arrive once each, in order', async (t) => {
+  const ready = deferred();
+  const { port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      res.sse.open();
+      ready.resolve(res);
+    }),
+  );
+  const c = rawGet(port, '/e');
+  const res = await ready.promise;
+  await c.waitFor('\r\n\r\n');
+  // Bursts (queued behind the first write) separated by pauses (the next first write
+  // goes straight out), with payloads big enough that some writes are partial.
+  let n = 0;
+  for (let burst = 0; burst < 20; burst++) {
+    for (let i = 0; i < 50; i++) res.sse.send(String(n), null, `${n++} ${'x'.repeat(i * 40)}`);
+    await sleep(burst % 2 ? 8 : 1);
+  }
+  res.sse.close();
+  await c.waitForEnd(10000);
+  const ids = [...split(c.data).body.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  assert.deepEqual(ids, Array.from({ length: n }, (_, i) => i));
+});
+
+test('a heartbeat does not interrupt a stream that events keep busy', async (t) => {
+  const ready = deferred();
+  const { port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      res.sse.open();
+      res.sse.heartbeat(60);
+      ready.resolve(res);
+    }),
+  );
+  const c = rawGet(port, '/e');
+  const res = await ready.promise;
+  await c.waitFor('\r\n\r\n');
+  for (let i = 0; i < 20; i++) {
+    res.sse.send(`tick ${i}`);
+    await sleep(15);
+  }
+  assert.doesNotMatch(split(c.data).body, /^:$/m, 'no comment while events flow every 15 ms');
+  await c.waitFor((d) => /^:$/m.test(split(d).body), 2000);
+  res.sse.close();
+});

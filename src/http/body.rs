@@ -65,6 +65,14 @@ impl ResponseBody {
     std::mem::replace(self, Self { kind: Kind::HandedOver, guard: None, connection: None })
   }
 
+  /// The queue behind a streaming body.
+  pub fn queue(&self) -> Option<&Arc<StreamQueue>> {
+    match &self.kind {
+      Kind::Stream { queue, .. } => Some(queue),
+      _ => None,
+    }
+  }
+
   pub fn is_stream(&self) -> bool {
     matches!(self.kind, Kind::Stream { .. })
   }
@@ -124,6 +132,14 @@ impl Body for ResponseBody {
         }
         let (_, sleep) = heartbeat.as_mut().expect("armed above");
         if sleep.as_mut().poll(cx).is_ready() {
+          // Writes that went straight to the socket (http/stream.rs) count as activity.
+          if let Some(last) = queue.last_push().map(Instant::from_std) {
+            if last + every > Instant::now() {
+              sleep.as_mut().reset(last + every);
+              let _ = sleep.as_mut().poll(cx);
+              return Poll::Pending;
+            }
+          }
           sleep.as_mut().reset(Instant::now() + every);
           let _ = sleep.as_mut().poll(cx);
           if let Some(g) = this.guard.as_ref() {

@@ -1,15 +1,24 @@
 //! The queue behind one streaming response: JS writes, SSE sends and channel
 //! publishes push bytes here; the response body drains everything queued in one
 //! socket write. It also holds the slow-client policy: unsent bytes are bounded.
+//!
+//! For an event stream that has left hyper (server/detached_stream.rs), a push that
+//! finds nothing queued, the writer task idle and the stream's last push at least
+//! DIRECT_MIN_GAP ago writes straight to the socket, on the pushing thread: no wake-up
+//! of the runtime thread, no task poll, and the event leaves at once (as with a server
+//! that writes from the JS thread). Faster streams queue, so that the writer task
+//! coalesces them into one write per wake-up.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
+use tokio::net::TcpStream;
 
 use super::body::ResponseBody;
 use crate::bridge::handoff::Handoff;
@@ -64,7 +73,20 @@ struct Inner {
   drain_wanted: bool,
   /// The body was told to fail (slow client) on its next poll.
   killed: bool,
+  /// The bare socket of a stream that left hyper: a write finding nothing queued and
+  /// the writer task idle goes straight to it, from the writer's thread.
+  direct: Option<Arc<TcpStream>>,
+  /// The writer task holds bytes it took and has not finished writing.
+  writer_busy: bool,
+  /// When bytes were last pushed: a stream written faster than DIRECT_MIN_GAP goes
+  /// through the writer task, which coalesces what queues up.
+  last_push: Option<Instant>,
 }
+
+/// Writes closer together than this are queued, not written straight to the socket:
+/// at high rates one socket write per many events (the writer task, on the runtime
+/// thread) beats one per event on the JS thread.
+const DIRECT_MIN_GAP: Duration = Duration::from_millis(5);
 
 /// What can end a connection from outside hyper: a stream cutting its client off (a
 /// client that never reads stalls hyper's socket writes, and then hyper never polls
@@ -187,14 +209,14 @@ impl StreamQueue {
     Arc::new(Self {
       connection,
       handoff,
-      inner: Mutex::new(Inner { queue: VecDeque::new(), queued_bytes: 0, state: State::Open, waker: None, drain_wanted: false, killed: false }),
+      inner: Mutex::new(Inner { queue: VecDeque::new(), queued_bytes: 0, state: State::Open, waker: None, drain_wanted: false, killed: false, direct: None, writer_busy: false, last_push: None }),
       limits,
       heartbeat_ms: AtomicU32::new(heartbeat_ms),
       stats,
     })
   }
 
-  pub fn push(&self, bytes: Bytes) -> Pushed {
+  pub fn push(&self, mut bytes: Bytes) -> Pushed {
     if bytes.is_empty() {
       let inner = self.inner.lock();
       return if inner.state == State::Open { Pushed::Queued { below_high_water: inner.queued_bytes <= self.limits.high_water } } else { Pushed::Closed };
@@ -205,6 +227,25 @@ impl StreamQueue {
       let mut inner = self.inner.lock();
       if inner.state != State::Open {
         return Pushed::Closed;
+      }
+      let now = Instant::now();
+      let spaced = inner.last_push.is_none_or(|t| now.duration_since(t) >= DIRECT_MIN_GAP);
+      inner.last_push = Some(now);
+      if spaced && inner.queue.is_empty() && !inner.writer_busy {
+        if let Some(socket) = inner.direct.as_ref() {
+          // Nothing ahead of these bytes: write them now, with no wake-up of the
+          // runtime thread. What the socket does not take is queued for the task.
+          match socket.try_write(&bytes) {
+            Ok(n) => {
+              self.stats.written(n as u64);
+              if n == bytes.len() {
+                return Pushed::Queued { below_high_water: true };
+              }
+              bytes = bytes.slice(n..);
+            }
+            Err(_) => {}
+          }
+        }
       }
       if inner.queued_bytes + bytes.len() > self.limits.max_buffer {
         match self.limits.policy {
@@ -263,9 +304,20 @@ impl StreamQueue {
     }
   }
 
+  /// Lets writes go straight to the stream's socket when nothing is queued.
+  pub fn attach_socket(&self, socket: Arc<TcpStream>) {
+    self.inner.lock().direct = Some(socket);
+  }
+
+  /// No more direct writes; returns once none is in progress.
+  pub fn detach_socket(&self) {
+    self.inner.lock().direct = None;
+  }
+
   /// The body is gone (client left or finished): writers get `Closed` from now on.
   pub fn close(&self) {
     let mut inner = self.inner.lock();
+    inner.direct = None;
     inner.state = State::Dead;
     inner.queue.clear();
     inner.queued_bytes = 0;
@@ -280,6 +332,11 @@ impl StreamQueue {
     if let Some(w) = self.inner.lock().waker.take() {
       self.handoff.wake(w);
     }
+  }
+
+  /// When bytes were last pushed (queued or written straight to the socket).
+  pub fn last_push(&self) -> Option<Instant> {
+    self.inner.lock().last_push
   }
 
   pub fn heartbeat_ms(&self) -> u32 {
@@ -308,12 +365,15 @@ impl StreamQueue {
         buf.freeze()
       };
       inner.queued_bytes -= bytes.len();
+      inner.writer_busy = true;
       let drained = inner.drain_wanted && inner.queued_bytes <= self.limits.high_water;
       if drained {
         inner.drain_wanted = false;
       }
       return Poll::Ready(Take::Data { bytes, drained });
     }
+    // Asked again with nothing queued: whatever the task took before is written.
+    inner.writer_busy = false;
     match inner.state {
       State::Open => {
         inner.waker = Some(cx.waker().clone());

@@ -30,7 +30,9 @@ const READS_PER_WAKE: usize = 4;
 /// future, as small as its fields, since one lives for each open stream. Dropping the
 /// body at the end queues the exchange's `close` event, as when hyper drops it.
 pub struct StreamWriter {
-  stream: TcpStream,
+  /// Shared with the stream's queue, which writes to it directly when nothing is
+  /// queued (see http/stream.rs); the queue lets go before the socket is shut down.
+  stream: Arc<TcpStream>,
   body: ResponseBody,
   /// Taken from the body, not yet on the socket.
   unsent: Bytes,
@@ -43,6 +45,10 @@ pub struct StreamWriter {
 
 impl StreamWriter {
   pub fn new(stream: TcpStream, body: ResponseBody, connection: Arc<ConnectionKill>, state: Arc<ServerState>, counted: ConnectionCount) -> Self {
+    let stream = Arc::new(stream);
+    if let Some(queue) = body.queue() {
+      queue.attach_socket(stream.clone());
+    }
     Self { stream, body, unsent: Bytes::new(), connection, state, finished: false, _counted: counted }
   }
 
@@ -98,7 +104,13 @@ impl Future for StreamWriter {
     }
     // FIN after the last event: the client sees the body end. The body (and with it
     // the exchange) goes when this future is dropped.
-    Pin::new(&mut this.stream).poll_shutdown(cx).map(|_| ())
+    if let Some(queue) = this.body.queue() {
+      queue.detach_socket();
+    }
+    match Arc::get_mut(&mut this.stream) {
+      Some(stream) => Pin::new(stream).poll_shutdown(cx).map(|_| ()),
+      None => Poll::Ready(()),
+    }
   }
 }
 
