@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
 
 use crate::http::body::ResponseBody;
+use crate::http::stream::DirectWriteBudget;
 
 enum Deferred {
   Wake(Waker),
@@ -27,6 +28,8 @@ pub struct Handoff {
   /// channel publish), deliveries wait for the last `release`: everything written
   /// meanwhile goes over in one wake-up.
   held: AtomicUsize,
+  /// How many stream writes may skip the handoff and go straight to their sockets.
+  pub direct_budget: DirectWriteBudget,
 }
 
 impl Handoff {

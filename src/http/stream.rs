@@ -88,6 +88,39 @@ struct Inner {
 /// thread) beats one per event on the JS thread.
 const DIRECT_MIN_GAP: Duration = Duration::from_millis(5);
 
+/// About DIRECT_PER_WINDOW writes straight to sockets per DIRECT_WINDOW, per server:
+/// a publish to 100,000 streams queues most of them for the runtime thread instead of
+/// holding the JS thread in 100,000 syscalls.
+const DIRECT_PER_WINDOW: u32 = 1024;
+const DIRECT_WINDOW: Duration = Duration::from_millis(10);
+
+/// The per-server budget of writes made straight to sockets: a token bucket holding up
+/// to DIRECT_PER_WINDOW, refilled at that many per DIRECT_WINDOW.
+pub struct DirectWriteBudget {
+  bucket: Mutex<(Instant, f64)>,
+}
+
+impl Default for DirectWriteBudget {
+  fn default() -> Self {
+    Self { bucket: Mutex::new((Instant::now(), DIRECT_PER_WINDOW as f64)) }
+  }
+}
+
+impl DirectWriteBudget {
+  /// Takes one write from the budget, if one is left at `now`.
+  fn take(&self, now: Instant) -> bool {
+    let mut b = self.bucket.lock();
+    let refill = now.saturating_duration_since(b.0).as_secs_f64() / DIRECT_WINDOW.as_secs_f64() * DIRECT_PER_WINDOW as f64;
+    b.0 = b.0.max(now);
+    b.1 = (b.1 + refill).min(DIRECT_PER_WINDOW as f64);
+    if b.1 < 1.0 {
+      return false;
+    }
+    b.1 -= 1.0;
+    true
+  }
+}
+
 /// What can end a connection from outside hyper: a stream cutting its client off (a
 /// client that never reads stalls hyper's socket writes, and then hyper never polls
 /// the body again to see it fail), the server's shutdown phase changing, or the head
@@ -231,7 +264,7 @@ impl StreamQueue {
       let now = Instant::now();
       let spaced = inner.last_push.is_none_or(|t| now.duration_since(t) >= DIRECT_MIN_GAP);
       inner.last_push = Some(now);
-      if spaced && inner.queue.is_empty() && !inner.writer_busy {
+      if spaced && inner.queue.is_empty() && !inner.writer_busy && inner.direct.is_some() && self.handoff.direct_budget.take(now) {
         if let Some(socket) = inner.direct.as_ref() {
           // Nothing ahead of these bytes: write them now, with no wake-up of the
           // runtime thread. What the socket does not take is queued for the task.
@@ -433,5 +466,19 @@ mod tests {
     assert_eq!(q.push(Bytes::from_static(b"9")), Pushed::Dropped);
     assert!(matches!(take(&q), Poll::Ready(Take::Data { .. })));
     assert_eq!(q.stats.snapshot().events_dropped, 1);
+  }
+
+  #[test]
+  fn direct_writes_are_budgeted_per_window() {
+    let budget = DirectWriteBudget::default();
+    let start = Instant::now();
+    assert!((0..DIRECT_PER_WINDOW).all(|_| budget.take(start)));
+    assert!(!budget.take(start), "spent");
+    let half = start + DIRECT_WINDOW / 2;
+    let refilled = (0..DIRECT_PER_WINDOW).take_while(|_| budget.take(half)).count() as u32;
+    assert!(refilled.abs_diff(DIRECT_PER_WINDOW / 2) <= 1, "half a window refills half: {refilled}");
+    let later = start + DIRECT_WINDOW * 10;
+    let full = (0..2 * DIRECT_PER_WINDOW).take_while(|_| budget.take(later)).count() as u32;
+    assert_eq!(full, DIRECT_PER_WINDOW, "never more than one window's worth");
   }
 }
