@@ -199,3 +199,24 @@ test('a heartbeat does not interrupt a stream that events keep busy', async (t) 
   await c.waitFor((d) => /^:$/m.test(split(d).body), 2000);
   res.sse.close();
 });
+
+test('a publish to more streams than the direct-write budget reaches each one once, in order', async (t) => {
+  const N = 1200; // above the 1024 writes per 10 ms that may go straight to sockets
+  let opened = 0;
+  const allOpen = deferred();
+  const { server, port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      s.channel('all').subscribe(res);
+      if (++opened === N) allOpen.resolve();
+    }),
+  );
+  const clients = [];
+  for (let i = 0; i < N; i++) clients.push(rawGet(port, '/e'));
+  t.after(() => clients.forEach((c) => c.socket.destroy()));
+  await allOpen.promise;
+  await Promise.all(clients.map((c) => c.waitFor('\r\n\r\n')));
+  const ch = server.channel('all');
+  for (const data of ['one', 'two', 'three']) assert.equal(ch.publish(data), N);
+  await Promise.all(clients.map((c) => c.waitFor('data: three\n\n')));
+  for (const c of clients) assert.equal(split(c.data).body, 'data: one\n\ndata: two\n\ndata: three\n\n');
+});
