@@ -24,9 +24,16 @@ const MIME = {
 
 const WATCHED = new Set(['close', 'abort', 'finish']);
 
-class Response extends EventEmitter {
+const { on: emitterOn, once: emitterOnce } = EventEmitter.prototype;
+
+// An EventEmitter (its prototype is EventEmitter.prototype, see below) whose listener
+// table is made by the first `on`: EventEmitter's constructor would make one per
+// response, most of which never get a listener.
+class Response {
   constructor(server, id, req) {
-    super();
+    this._events = undefined;
+    this._eventsCount = 0;
+    this._maxListeners = undefined;
     this._server = server;
     this._id = id;
     this._req = req;
@@ -180,11 +187,11 @@ class Response extends EventEmitter {
 
   on(event, listener) {
     if (WATCHED.has(event)) this._watch();
-    return super.on(event, listener);
+    return emitterOn.call(this, event, listener);
   }
   once(event, listener) {
     if (WATCHED.has(event)) this._watch();
-    return super.once(event, listener);
+    return emitterOnce.call(this, event, listener);
   }
   addListener(event, listener) {
     return this.on(event, listener);
@@ -374,5 +381,8 @@ function toChunk(chunk, encoding) {
   if (ArrayBuffer.isView(chunk)) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   return String(chunk);
 }
+
+Object.setPrototypeOf(Response.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(Response, EventEmitter);
 
 module.exports = { Response, MIME };
