@@ -23,6 +23,8 @@
 //! queued; one threadsafe-function call carries every queued event to JS as one
 //! Float64Array plus one string. JS answers with synchronous calls keyed by the id;
 //! replies and stream wake-ups made in one JS turn reach the runtime in one handoff.
+//! An event stream leaves hyper after its head; a write to it that finds the stream
+//! idle goes straight to the socket from the writing thread (`http/stream.rs`).
 
 pub mod bridge;
 pub mod broadcast;

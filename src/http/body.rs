@@ -145,6 +145,7 @@ impl Body for ResponseBody {
           if let Some(g) = this.guard.as_ref() {
             g.state.stats.written(HEARTBEAT.len() as u64);
           }
+          queue.writer_took();
           return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(HEARTBEAT)))));
         }
         Poll::Pending

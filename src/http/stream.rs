@@ -261,22 +261,19 @@ impl StreamQueue {
       if inner.state != State::Open {
         return Pushed::Closed;
       }
-      let now = Instant::now();
-      let spaced = inner.last_push.is_none_or(|t| now.duration_since(t) >= DIRECT_MIN_GAP);
-      inner.last_push = Some(now);
-      if spaced && inner.queue.is_empty() && !inner.writer_busy && inner.direct.is_some() && self.handoff.direct_budget.take(now) {
-        if let Some(socket) = inner.direct.as_ref() {
+      if inner.direct.is_some() {
+        let now = Instant::now();
+        let spaced = inner.last_push.is_none_or(|t| now.duration_since(t) >= DIRECT_MIN_GAP);
+        inner.last_push = Some(now);
+        if spaced && inner.queue.is_empty() && !inner.writer_busy && self.handoff.direct_budget.take(now) {
           // Nothing ahead of these bytes: write them now, with no wake-up of the
           // runtime thread. What the socket does not take is queued for the task.
-          match socket.try_write(&bytes) {
-            Ok(n) => {
-              self.stats.written(n as u64);
-              if n == bytes.len() {
-                return Pushed::Queued { below_high_water: true };
-              }
-              bytes = bytes.slice(n..);
+          if let Some(Ok(n)) = inner.direct.as_ref().map(|socket| socket.try_write(&bytes)) {
+            self.stats.written(n as u64);
+            if n == bytes.len() {
+              return Pushed::Queued { below_high_water: true };
             }
-            Err(_) => {}
+            bytes = bytes.slice(n..);
           }
         }
       }
@@ -367,7 +364,14 @@ impl StreamQueue {
     }
   }
 
-  /// When bytes were last pushed (queued or written straight to the socket).
+  /// The writer task is about to write bytes of its own (a heartbeat): direct writes
+  /// wait until it asks for more, so the two never interleave on the socket.
+  pub fn writer_took(&self) {
+    self.inner.lock().writer_busy = true;
+  }
+
+  /// When bytes were last pushed to a stream with a direct socket (queued or written
+  /// straight to it).
   pub fn last_push(&self) -> Option<Instant> {
     self.inner.lock().last_push
   }
