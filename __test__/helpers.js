@@ -115,6 +115,28 @@ function bodyOf(raw) {
   return out;
 }
 
+/**
+ * Serves GET /e opening an SSE stream (then `prepare(res)`, if given), connects a raw
+ * client and waits for the head. Resolves { res, c, server, port }.
+ */
+async function openStream(t, prepare, options) {
+  const ready = deferred();
+  const { server, port } = await serve(
+    t,
+    (s) =>
+      s.get('/e', (req, res) => {
+        res.sse.open();
+        if (prepare) prepare(res);
+        ready.resolve(res);
+      }),
+    options,
+  );
+  const c = rawGet(port, '/e');
+  const res = await ready.promise;
+  await c.waitFor('\r\n\r\n');
+  return { res, c, server, port };
+}
+
 /** Resolves after `ms`. */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -136,4 +158,4 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
-module.exports = { hyper, serve, request, rawClient, rawGet, bodyOf, sleep, once, deferred };
+module.exports = { hyper, serve, request, rawClient, rawGet, bodyOf, openStream, sleep, once, deferred };

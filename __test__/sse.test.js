@@ -2,7 +2,7 @@
 // res.sse: the bytes on the wire follow the WHATWG event-stream rules.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { serve, rawGet, bodyOf, deferred, request } = require('./helpers');
+const { serve, rawGet, bodyOf, openStream, deferred, request } = require('./helpers');
 
 /** Runs `body(res.sse, res)` in a GET handler, then ends the stream; returns { head, events }. */
 async function wire(t, body) {
@@ -45,16 +45,7 @@ test('open() sends the head at once, with the SSE headers', async (t) => {
 });
 
 test('each send is delivered as it is sent, with no buffering', async (t) => {
-  const ready = deferred();
-  const { port } = await serve(t, (s) =>
-    s.get('/e', (req, res) => {
-      res.sse.open();
-      ready.resolve(res);
-    }),
-  );
-  const c = rawGet(port, '/e');
-  const res = await ready.promise;
-  await c.waitFor('\r\n\r\n');
+  const { res, c } = await openStream(t);
   res.sse.send('one');
   await c.waitFor('data: one\n\n');
   res.sse.send('two');

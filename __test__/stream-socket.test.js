@@ -5,7 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { serve, rawClient, rawGet, deferred, sleep } = require('./helpers');
+const { serve, rawClient, rawGet, openStream, deferred, sleep } = require('./helpers');
 
 /** Splits a raw response into its head and everything after it. */
 function split(raw) {
@@ -156,16 +156,7 @@ test('many streams: each client leaving fires close once and frees its connectio
 });
 
 test('events written straight to the socket and events queued behind it arrive once each, in order', async (t) => {
-  const ready = deferred();
-  const { port } = await serve(t, (s) =>
-    s.get('/e', (req, res) => {
-      res.sse.open();
-      ready.resolve(res);
-    }),
-  );
-  const c = rawGet(port, '/e');
-  const res = await ready.promise;
-  await c.waitFor('\r\n\r\n');
+  const { res, c } = await openStream(t);
   // Bursts (queued behind the first write) separated by pauses (the next first write
   // goes straight out), with payloads big enough that some writes are partial.
   let n = 0;
@@ -180,17 +171,7 @@ test('events written straight to the socket and events queued behind it arrive o
 });
 
 test('a heartbeat does not interrupt a stream that events keep busy', async (t) => {
-  const ready = deferred();
-  const { port } = await serve(t, (s) =>
-    s.get('/e', (req, res) => {
-      res.sse.open();
-      res.sse.heartbeat(60);
-      ready.resolve(res);
-    }),
-  );
-  const c = rawGet(port, '/e');
-  const res = await ready.promise;
-  await c.waitFor('\r\n\r\n');
+  const { res, c } = await openStream(t, (r) => r.sse.heartbeat(60));
   for (let i = 0; i < 20; i++) {
     res.sse.send(`tick ${i}`);
     await sleep(15);
