@@ -119,6 +119,8 @@ export interface NativeOptions {
   heartbeatMs?: number
   /** Largest request head in bytes (default 16384, at least 8192); larger gets 431. */
   maxHeaderSize?: number
+  /** Largest request body read for a stream opened before its body was read (default 256000). */
+  maxBodyLength?: number
   /** Open connections allowed (default 100000; the process file limit usually binds first); more are closed at once. */
   maxConnections?: number
   /** ms a handler has to start its response before a 503 (default 60000; 0: never). */

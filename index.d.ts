@@ -10,7 +10,10 @@ export = hyper;
 declare namespace hyper {
 
 export interface ServerOptions {
-  /** Largest request body the body readers accept, in bytes; larger gives a 413 error. Default 256000. */
+  /**
+   * Largest request body the body readers accept, in bytes; larger gives a 413 error. Default 256000.
+   * Also bounds what Rust keeps of a body it reads early, for a response stream opened before the body was read.
+   */
   max_body_length?: number;
   /** tokio worker threads serving sockets. Default 1 (the JS thread uses another core). */
   threads?: number;

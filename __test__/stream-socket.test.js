@@ -5,7 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { serve, rawClient, rawGet, openStream, deferred, sleep } = require('./helpers');
+const { serve, rawClient, rawGet, openStream, bodyOf, deferred, sleep } = require('./helpers');
 
 /** Splits a raw response into its head and everything after it. */
 function split(raw) {
@@ -200,4 +200,95 @@ test('a publish to more streams than the direct-write budget reaches each one on
   for (const data of ['one', 'two', 'three']) assert.equal(ch.publish(data), N);
   await Promise.all(clients.map((c) => c.waitFor('data: three\n\n')));
   for (const c of clients) assert.equal(split(c.data).body, 'data: one\n\ndata: two\n\ndata: three\n\n');
+});
+
+// A request body nobody reads keeps hyper reading the request: such a stream stays in
+// hyper (chunked) instead of waiting forever to leave it.
+const UNREAD_BODIES = {
+  'a 300 KB body': ['Content-Length: 300000\r\n', 'x'.repeat(300000)],
+  'a body not sent yet': ['Content-Length: 10\r\n', ''],
+  'a chunked body still open': ['Transfer-Encoding: chunked\r\n', '5\r\nhello\r\n'],
+  'Expect: 100-continue': ['Content-Length: 5\r\nExpect: 100-continue\r\n', ''],
+};
+for (const [name, [headers, body]] of Object.entries(UNREAD_BODIES)) {
+  test(`an Express-style event stream for a POST with ${name}, never read: events flow, and the client leaving fires close once`, async (t) => {
+    const closes = [];
+    const opened = deferred();
+    const { server, port } = await serve(t, (s) =>
+      s.post('/e', (req, res) => {
+        res.on('close', () => closes.push(1));
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write('data: first\n\n');
+        opened.resolve(res);
+      }),
+    );
+    const c = rawClient(port).send(`POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}\r\n${body}`);
+    const res = await opened.promise;
+    await c.waitFor('first');
+    res.write('data: second\n\n');
+    await c.waitFor('second');
+    c.socket.destroy();
+    for (let i = 0; i < 200 && (closes.length === 0 || server.connections > 0); i++) await sleep(10);
+    await sleep(50);
+    assert.equal(closes.length, 1, 'close fired once');
+    assert.equal(server.connections, 0);
+    assert.equal(server.stats().streams, 0);
+  });
+}
+
+test('a handler that opens the stream first and reads the body after gets the body', async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.post('/e', async (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('data: opened\n\n');
+      const body = await req.text();
+      res.end(`data: got ${body.length}\n\n`);
+    }),
+  );
+  const c = rawClient(port).send('POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 200000\r\n\r\n');
+  await c.waitFor('opened');
+  c.send('y'.repeat(200000));
+  await c.waitForEnd();
+  assert.match(bodyOf(c.data), /data: opened\n\ndata: got 200000\n\n/);
+});
+
+test('a POST whose body the handler read first streams close-delimited like a GET', async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.post('/e', async (req, res) => {
+      const body = await req.json();
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write(`data: hi ${body.name}\n\n`);
+      res.end();
+    }),
+  );
+  const payload = JSON.stringify({ name: 'ada' });
+  const c = rawClient(port).send(`POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n${payload}`);
+  await c.waitForEnd();
+  const { head, body } = split(c.data);
+  assert.doesNotMatch(head, /transfer-encoding/i);
+  assert.equal(body, 'data: hi ada\n\n');
+  assert.equal(c.eof, true);
+});
+
+test('a body larger than max_body_length under an open stream: the read gets a 413, the stream goes on', async (t) => {
+  const { port } = await serve(
+    t,
+    (s) =>
+      s.post('/e', async (req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write('data: opened\n\n');
+        const status = await req.text().then(
+          (text) => `read ${text.length}`,
+          (e) => `failed ${e.status ?? e.statusCode}`,
+        );
+        res.write(`data: ${status}\n\n`);
+        res.end();
+      }),
+    { max_body_length: 1000 },
+  );
+  const c = rawClient(port).send('POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n');
+  await c.waitFor('opened');
+  c.send('z'.repeat(5000));
+  await c.waitForEnd();
+  assert.match(bodyOf(c.data), /data: opened\n\ndata: failed 413\n\n/);
 });

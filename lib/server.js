@@ -64,6 +64,7 @@ class Server extends Router {
       slowClient: options.slow_client,
       heartbeatMs: options.heartbeat_ms,
       maxHeaderSize: options.max_header_size,
+      maxBodyLength: this._maxBody,
       maxConnections: options.max_connections,
       handlerTimeoutMs: options.handler_timeout_ms,
     });

@@ -11,7 +11,8 @@
 //! - `http/`    the per-request record JS drives (`exchange`), response heads checked
 //!              at the boundary (`head`), the bounded queue behind each stream with the
 //!              slow-client policy (`stream`), response bodies, heartbeats and the guard
-//!              that turns the end of an exchange into one `close` event (`body`).
+//!              that turns the end of an exchange into one `close` event (`body`),
+//!              request bodies read whole in Rust (`request_body`).
 //! - `sse/`     the only SSE encoder (`encode`).
 //! - `broadcast/` channels: publish once to many streams, replay history (`channel`).
 //! - `bridge/`  the JS <-> Rust crossing: batched events to JS (`events`), batched

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Limited};
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::Response;
 use napi::bindgen_prelude::Function;
@@ -18,6 +17,7 @@ use napi_derive::napi;
 use super::events::{Batch, Event};
 use super::hot_calls::accepted;
 use crate::http::head;
+use crate::http::request_body::{self, Asked};
 use crate::http::stream::{SlowClient, StreamLimits};
 use crate::server::listener::accept_loop;
 use crate::server::runtime::ServerRuntime;
@@ -43,6 +43,8 @@ pub struct NativeOptions {
   pub heartbeat_ms: Option<u32>,
   /// Largest request head in bytes (default 16384, at least 8192); larger gets 431.
   pub max_header_size: Option<u32>,
+  /// Largest request body read for a stream opened before its body was read (default 256000).
+  pub max_body_length: Option<f64>,
   /// Open connections allowed (default 100000; the process file limit usually binds first); more are closed at once.
   pub max_connections: Option<u32>,
   /// ms a handler has to start its response before a 503 (default 60000; 0: never).
@@ -98,6 +100,7 @@ impl NativeServer {
       stream: StreamLimits { high_water, max_buffer, policy },
       heartbeat_ms: o.heartbeat_ms.unwrap_or(0),
       max_header_size: (o.max_header_size.unwrap_or(16 * 1024) as usize).max(8192),
+      max_body: o.max_body_length.filter(|n| n.is_finite() && *n >= 0.0).map_or(250 * 1024, |n| n as usize),
       max_connections: o.max_connections.unwrap_or(100_000).max(1) as usize,
       handler_timeout: match o.handler_timeout_ms.unwrap_or(60_000) {
         0 => None,
@@ -270,31 +273,9 @@ impl NativeServer {
   /// back as a body event. False if there is no body to read any more.
   #[napi(catch_unwind)]
   pub fn read_body(&self, id: i64, limit: f64) -> bool {
-    let id = id as u64;
     let limit = if limit.is_finite() && limit >= 0.0 { limit as usize } else { usize::MAX };
     let Some(rt) = self.runtime.as_ref() else { return false };
-    let Some((body, declared)) = self.state.exchanges.with(id, |ex| {
-      // Several Content-Length values (joined) don't parse: the body reader decides.
-      let declared = ex.headers.get(CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
-      ex.body.take().map(|b| (b, declared))
-    }).flatten() else {
-      return false;
-    };
-    let state = self.state.clone();
-    let too_large = move || Err((413, format!("request body is larger than the limit of {limit} bytes")));
-    if declared.is_some_and(|n| n > limit as u64) {
-      state.events.push(Event::Body { id, result: too_large() });
-      return true;
-    }
-    rt.handle().spawn(async move {
-      let result = match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => too_large(),
-        Err(e) => Err((400, format!("could not read the request body: {e}"))),
-      };
-      state.events.push(Event::Body { id, result });
-    });
-    true
+    matches!(request_body::ask(rt.handle(), &self.state, id as u64, limit), Asked::Coming)
   }
 
   /// Sends the head and opens a streaming body; `sse` adds the event-stream headers.

@@ -142,10 +142,14 @@ impl Body for ResponseBody {
           }
           sleep.as_mut().reset(Instant::now() + every);
           let _ = sleep.as_mut().poll(cx);
+          if !queue.writer_took() {
+            // Bytes arrived since poll_take looked: they go first, the heartbeat waits.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+          }
           if let Some(g) = this.guard.as_ref() {
             g.state.stats.written(HEARTBEAT.len() as u64);
           }
-          queue.writer_took();
           return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(HEARTBEAT)))));
         }
         Poll::Pending

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::body::ResponseBody;
+use super::request_body::BodyRead;
 use super::stream::{ConnectionKill, Pushed, StreamQueue};
 use crate::bridge::handoff::Handoff;
 
@@ -98,7 +99,10 @@ pub struct Exchange {
   pub headers: RequestHeaders,
   pub remote: SocketAddr,
   pub version: hyper::Version,
+  /// The request body, until someone reads it (http/request_body.rs).
   pub body: Option<Incoming>,
+  /// Its reading, once started.
+  pub body_read: Option<Box<BodyRead>>,
   pub reply: Reply,
   /// JS wants to hear when this exchange ends (close/abort listeners, streams).
   pub watched: bool,

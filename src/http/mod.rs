@@ -3,4 +3,5 @@
 pub mod body;
 pub mod exchange;
 pub mod head;
+pub mod request_body;
 pub mod stream;

@@ -364,10 +364,17 @@ impl StreamQueue {
     }
   }
 
-  /// The writer task is about to write bytes of its own (a heartbeat): direct writes
-  /// wait until it asks for more, so the two never interleave on the socket.
-  pub fn writer_took(&self) {
-    self.inner.lock().writer_busy = true;
+  /// The writer task would write bytes of its own (a heartbeat): direct writes wait until
+  /// it asks for more, so the two never interleave on the socket. False, and the writer
+  /// must not write, if bytes were queued since it last looked: they may be the rest of
+  /// a partly written direct write, and must go first.
+  pub fn writer_took(&self) -> bool {
+    let mut inner = self.inner.lock();
+    if !inner.queue.is_empty() || inner.killed {
+      return false;
+    }
+    inner.writer_busy = true;
+    true
   }
 
   /// When bytes were last pushed to a stream with a direct socket (queued or written
@@ -470,6 +477,28 @@ mod tests {
     assert_eq!(q.push(Bytes::from_static(b"9")), Pushed::Dropped);
     assert!(matches!(take(&q), Poll::Ready(Take::Data { .. })));
     assert_eq!(q.stats.snapshot().events_dropped, 1);
+  }
+
+  /// The writer found nothing, then a push landed (here queued behind a direct write,
+  /// as the rest of a partial one would be): the heartbeat must wait for those bytes.
+  #[tokio::test(flavor = "current_thread")]
+  async fn a_heartbeat_never_jumps_ahead_of_queued_bytes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    let q = queue(1 << 20, 1 << 20, SlowClient::Disconnect);
+    q.attach_socket(Arc::new(server));
+    assert!(matches!(take(&q), Poll::Pending), "writer idle");
+    assert_eq!(q.push(Bytes::from_static(b"data: a\n\n")), Pushed::Queued { below_high_water: true });
+    assert_eq!(q.inner.lock().queued_bytes, 0, "the first push went straight to the socket");
+    q.push(Bytes::from_static(b"data: b\n\n"));
+    assert!(q.inner.lock().queued_bytes > 0, "a push within DIRECT_MIN_GAP is queued");
+    assert!(!q.writer_took(), "queued bytes go before a heartbeat");
+    assert!(matches!(take(&q), Poll::Ready(Take::Data { .. })));
+    assert!(matches!(take(&q), Poll::Pending));
+    assert!(q.writer_took(), "nothing queued: the heartbeat may go");
+    q.push(Bytes::from_static(b"data: c\n\n"));
+    assert!(q.inner.lock().queued_bytes > 0, "while the writer holds a heartbeat, pushes queue");
   }
 
   #[test]

@@ -119,7 +119,7 @@ mod tests {
       this.out.extend_from_slice(&buf[..n]);
       Poll::Ready(Ok(n))
     }
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(self: Pin<&mut Self>, _cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
       let this = self.get_mut();
       let mut total = 0;
       for b in bufs {

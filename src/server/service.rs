@@ -19,6 +19,7 @@ use super::state::ServerState;
 use crate::bridge::events::Event;
 use crate::http::body::{CloseGuard, ResponseBody};
 use crate::http::exchange::{Exchange, Reply, RequestHeaders};
+use crate::http::request_body;
 use crate::http::stream::ConnectionKill;
 
 /// Serves one request. A panic anywhere on this path becomes a 500 for this request
@@ -33,13 +34,16 @@ pub async fn handle(
   let done = connection.clone();
   let version = req.version();
   let head_only = req.method() == Method::HEAD;
-  let mut resp = match AssertUnwindSafe(route_to_js(state, remote, connection, req)).catch_unwind().await {
-    Ok(resp) => resp,
-    Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+  let (mut resp, body_unread) = match AssertUnwindSafe(route_to_js(state, remote, connection, req)).catch_unwind().await {
+    Ok(answer) => answer,
+    Err(_) => (plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"), false),
   };
   // The connection counts as busy (no head deadline) until this body is dropped.
   resp.body_mut().on_done(done.clone());
-  if !head_only && is_event_stream(&resp) {
+  // A request body nobody has read yet keeps hyper reading, so hyper's connection would
+  // never finish and the stream never leave it: such a stream stays in hyper (chunked),
+  // where the handler can still read the body later.
+  if !head_only && !body_unread && is_event_stream(&resp) {
     // hyper writes the head and lets go of the socket; the stream itself is written
     // by the connection task with no HTTP/1 framing (server/detached_stream.rs).
     done.hand_over(resp.body_mut().hand_over(), version == Version::HTTP_11);
@@ -56,7 +60,8 @@ fn is_event_stream(resp: &Response<ResponseBody>) -> bool {
     && resp.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().len() >= SSE.len() && v.as_bytes()[..SSE.len()].eq_ignore_ascii_case(SSE))
 }
 
-async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Arc<ConnectionKill>, req: Request<Incoming>) -> Response<ResponseBody> {
+/// The response, and whether the request's body is still there unread (so not finished).
+async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Arc<ConnectionKill>, req: Request<Incoming>) -> (Response<ResponseBody>, bool) {
   if state.limits.panic_test_hook && req.headers().contains_key("x-hyper-sse-test-panic") {
     panic!("hyper-sse test hook: deliberate panic in the request path");
   }
@@ -65,7 +70,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
   let (route, params) = match matched {
     Some(m) => (m.route, m.params),
     None if state.dispatch_unmatched.load(Ordering::Relaxed) => (UNMATCHED, Vec::new()),
-    None => return plain(StatusCode::NOT_FOUND, ""),
+    None => return (plain(StatusCode::NOT_FOUND, ""), false),
   };
 
   state.stats.request();
@@ -76,6 +81,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
     remote,
     version: parts.version,
     body: Some(body),
+    body_read: None,
     reply: Reply::Pending(reply),
     watched: false,
     connection,
@@ -86,22 +92,24 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
   let guard = CloseGuard::new(id, state.clone());
   if !state.events.push(Event::Request { id, route, method: parts.method, target: parts.uri, params }) {
     guard.disarm();
-    return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+    return (plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"), false);
   }
   // A handler that never answers is answered by the deadline sweep
   // (handler_deadline.rs), through this same channel.
   match replied.await {
     Ok(mut resp) => {
+      let mut body_unread = false;
       if resp.body().is_stream() {
+        body_unread = request_body::settle_for_stream(&state, id, state.limits.max_body);
         resp.body_mut().attach_guard(guard);
       } else {
         guard.disarm();
       }
-      resp
+      (resp, body_unread)
     }
     Err(_) => {
       guard.disarm();
-      plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+      (plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"), false)
     }
   }
 }

@@ -31,6 +31,8 @@ pub struct Limits {
   pub header_read_timeout: Duration,
   /// Read buffer bound, so also the largest request head (past it: 431).
   pub max_header_size: usize,
+  /// Bound of a request body read early, for a stream opened before it was read.
+  pub max_body: usize,
   /// Connections beyond this are accepted and closed at once.
   pub max_connections: usize,
   /// A handler that has not started a response by then gets a 503 (None: never).
