@@ -129,6 +129,25 @@ test('bytes a client sends after its SSE request are ignored; the stream and its
   assert.equal(server.connections, 0, 'the connection is gone once the stream ends');
 });
 
+test('a client that sent bytes after its SSE request and then leaves fires close', async (t) => {
+  const closed = deferred();
+  const { server, port } = await serve(t, (s) =>
+    s.get('/e', (req, res) => {
+      res.sse.open();
+      res.sse.send('opened');
+      res.on('close', () => closed.resolve());
+    }),
+  );
+  // Bytes left to read when the stream starts: read until none are left, then the FIN.
+  const c = rawClient(port).send(`GET /e HTTP/1.1\r\nHost: x\r\n\r\n${'x'.repeat(20000)}`);
+  await c.waitFor('data: opened\n\n');
+  await sleep(50);
+  c.socket.end();
+  await closed.promise;
+  for (let i = 0; i < 100 && server.connections > 0; i++) await sleep(10);
+  assert.equal(server.connections, 0);
+});
+
 test('many streams: each client leaving fires close once and frees its connection', async (t) => {
   const N = 40;
   let opened = 0;
@@ -233,6 +252,7 @@ for (const [name, [headers, body]] of Object.entries(UNREAD_BODIES)) {
     assert.equal(closes.length, 1, 'close fired once');
     assert.equal(server.connections, 0);
     assert.equal(server.stats().streams, 0);
+    assert.doesNotMatch(c.data, /100 Continue/, 'no interim response inside the stream');
   });
 }
 
@@ -277,6 +297,7 @@ test('a body larger than max_body_length under an open stream: the read gets a 4
       s.post('/e', async (req, res) => {
         res.writeHead(200, { 'Content-Type': 'text/event-stream' });
         res.write('data: opened\n\n');
+        await sleep(300); // the body is read early, before JS asks
         const status = await req.text().then(
           (text) => `read ${text.length}`,
           (e) => `failed ${e.status ?? e.statusCode}`,
@@ -290,5 +311,87 @@ test('a body larger than max_body_length under an open stream: the read gets a 4
   await c.waitFor('opened');
   c.send('z'.repeat(5000));
   await c.waitForEnd();
+  assert.match(c.data, /\r\ntransfer-encoding: chunked\r\n/, 'the body was unread when the stream opened');
   assert.match(bodyOf(c.data), /data: opened\n\ndata: failed 413\n\n/);
+});
+
+test('a body read early under a stream is kept for a later req.text()', async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.post('/e', async (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('data: opened\n\n');
+      await sleep(200);
+      res.end(`data: ${await req.text()}\n\n`);
+    }),
+  );
+  const c = rawClient(port).send('POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello');
+  await c.waitForEnd();
+  assert.match(bodyOf(c.data), /data: opened\n\ndata: hello\n\n/);
+});
+
+test('a body JS asked for arrives even after the response was sent', async (t) => {
+  const got = deferred();
+  const { port } = await serve(t, (s) =>
+    s.post('/p', (req, res) => {
+      req.text().then(got.resolve, got.reject);
+      res.send('ok');
+    }),
+  );
+  const c = rawClient(port).send('POST /p HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n');
+  await c.waitFor('ok');
+  c.send('0123456789');
+  assert.equal(await got.promise, '0123456789');
+});
+
+test('under a stream, a client that leaves while JS reads its body fires close once', async (t) => {
+  const closes = [];
+  const read = deferred();
+  const { server, port } = await serve(t, (s) =>
+    s.post('/e', (req, res) => {
+      res.on('close', () => closes.push(1));
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('data: opened\n\n');
+      req.text().then(read.resolve, (e) => read.resolve(e.status));
+    }),
+  );
+  const c = rawClient(port).send('POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc');
+  await c.waitFor('opened');
+  c.socket.destroy();
+  assert.equal(await read.promise, 400, 'the read fails: the body broke off');
+  for (let i = 0; i < 200 && (closes.length === 0 || server.connections > 0); i++) await sleep(10);
+  await sleep(50);
+  assert.equal(closes.length, 1);
+  assert.equal(server.connections, 0);
+});
+
+test('under a stream, a chunked body past the limit gives JS a 413 at once; the stream goes on and its close still fires', async (t) => {
+  const closes = [];
+  const status = deferred();
+  const { server, port } = await serve(
+    t,
+    (s) =>
+      s.post('/e', (req, res) => {
+        res.on('close', () => closes.push(1));
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write('data: opened\n\n');
+        req.text().then(
+          () => status.resolve('read'),
+          (e) => {
+            status.resolve(e.status);
+            res.write('data: too large\n\n');
+          },
+        );
+      }),
+    { max_body_length: 100 },
+  );
+  const c = rawClient(port).send('POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n');
+  await c.waitFor('opened');
+  c.send(`c8\r\n${'q'.repeat(200)}\r\n`); // 200 bytes, the body still open
+  assert.equal(await status.promise, 413);
+  await c.waitFor('too large');
+  c.socket.destroy();
+  for (let i = 0; i < 200 && (closes.length === 0 || server.connections > 0); i++) await sleep(10);
+  await sleep(50);
+  assert.equal(closes.length, 1);
+  assert.equal(server.connections, 0);
 });

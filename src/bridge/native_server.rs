@@ -100,7 +100,8 @@ impl NativeServer {
       stream: StreamLimits { high_water, max_buffer, policy },
       heartbeat_ms: o.heartbeat_ms.unwrap_or(0),
       max_header_size: (o.max_header_size.unwrap_or(16 * 1024) as usize).max(8192),
-      max_body: o.max_body_length.filter(|n| n.is_finite() && *n >= 0.0).map_or(250 * 1024, |n| n as usize),
+      // Infinity (no limit) saturates to usize::MAX.
+      max_body: o.max_body_length.filter(|n| *n >= 0.0).map_or(250 * 1024, |n| n as usize),
       max_connections: o.max_connections.unwrap_or(100_000).max(1) as usize,
       handler_timeout: match o.handler_timeout_ms.unwrap_or(60_000) {
         0 => None,

@@ -102,7 +102,7 @@ pub struct Exchange {
   /// The request body, until someone reads it (http/request_body.rs).
   pub body: Option<Incoming>,
   /// Its reading, once started.
-  pub body_read: Option<Box<BodyRead>>,
+  pub body_read: Option<Arc<BodyRead>>,
   pub reply: Reply,
   /// JS wants to hear when this exchange ends (close/abort listeners, streams).
   pub watched: bool,

@@ -10,20 +10,32 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
 use super::exchange::Reply;
 use crate::bridge::events::Event;
 use crate::server::state::ServerState;
 
-/// A body being read, or read before JS asked for it; kept in the request's exchange.
-pub enum BodyRead {
-  /// `wanted`: JS's limit, once JS has asked for the body.
-  Reading { wanted: Option<usize> },
-  Done(Result<Bytes, ReadError>),
+/// A body read under way or done, shared by the exchange and the reading task: the
+/// exchange may end first (a reply sent while the body still arrives), and JS still
+/// gets what it asked for.
+#[derive(Default)]
+pub struct BodyRead(Mutex<ReadState>);
+
+#[derive(Default)]
+struct ReadState {
+  /// JS's limit, once JS has asked.
+  wanted: Option<usize>,
+  /// The result, read before JS asked.
+  done: Option<Result<Bytes, ReadError>>,
+  /// The result is out: delivered, or in `done`.
+  reported: bool,
+  /// The reading task is done with the body (hyper may finish the connection).
+  ended: bool,
 }
 
-pub enum ReadError {
+enum ReadError {
   TooLarge,
   Bad(String),
 }
@@ -36,20 +48,32 @@ pub enum Asked {
   Coming,
 }
 
-/// Reads `body`, keeping at most `cap` bytes, on `rt`. The exchange must already say
-/// `BodyRead::Reading`: the read may end before this returns. Past `cap`, a read JS
-/// asked for stops (its answer will be a 413 and hyper will not reuse the connection);
-/// an early one reads on to the end, discarding, so hyper goes on reading the socket
-/// and sees the client leave.
-fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, mut body: Incoming, cap: usize, drain: bool) {
+/// Reads `body` on `rt`, keeping at most `cap` bytes (`declared`: its Content-Length).
+/// Past `cap`, the read stops unless the response is a stream: a stream cannot answer
+/// the 413 and goes on, so the read goes on too, discarding, to keep hyper reading the
+/// socket and seeing the client leave. A read that breaks off under a stream (most
+/// often: the client left) ends the connection, for the same reason.
+fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead>, mut body: Incoming, cap: usize, declared: Option<u64>) {
   let state = state.clone();
   rt.spawn(async move {
-    let mut kept = BytesMut::new();
+    let mut kept = BytesMut::with_capacity(declared.map_or(0, |n| n.min(cap as u64) as usize));
     let mut too_large = false;
     let result = loop {
+      // The last bytes of a sized body do not end it by themselves: hyper says so
+      // later, maybe not before more of the connection arrives.
+      if http_body::Body::is_end_stream(&body) {
+        break if too_large { Err(ReadError::TooLarge) } else { Ok(exact(kept)) };
+      }
       match body.frame().await {
-        None => break if too_large { Err(ReadError::TooLarge) } else { Ok(kept.freeze()) },
-        Some(Err(e)) => break Err(ReadError::Bad(format!("could not read the request body: {e}"))),
+        None => break if too_large { Err(ReadError::TooLarge) } else { Ok(exact(kept)) },
+        Some(Err(e)) => {
+          state.exchanges.with(id, |ex| {
+            if is_streaming(&ex.reply) {
+              ex.connection.kill();
+            }
+          });
+          break Err(ReadError::Bad(format!("could not read the request body: {e}")));
+        }
         Some(Ok(frame)) => {
           let Ok(data) = frame.into_data() else { continue };
           if too_large {
@@ -58,42 +82,52 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, mut body: Incoming
           if kept.len() + data.len() > cap {
             too_large = true;
             kept = BytesMut::new();
-            if !drain {
+            if !state.exchanges.with(id, |ex| is_streaming(&ex.reply)).unwrap_or(false) {
               break Err(ReadError::TooLarge);
             }
+            // JS hears now; the rest is read and dropped.
+            report(&state, id, &slot, Err(ReadError::TooLarge));
           } else {
             kept.extend_from_slice(&data);
           }
         }
       }
     };
-    finished(&state, id, result);
+    drop(body);
+    let reported = slot.0.lock().reported;
+    if !reported {
+      report(&state, id, &slot, result);
+    }
+    slot.0.lock().ended = true;
   });
 }
 
-/// A read ended: JS gets it if it asked, else the exchange keeps it for when it does.
-fn finished(state: &ServerState, id: u64, result: Result<Bytes, ReadError>) {
-  let mut result = Some(result);
-  let wanted = state
-    .exchanges
-    .with(id, |ex| match ex.body_read.as_deref() {
-      Some(&BodyRead::Reading { wanted: Some(limit) }) => {
-        ex.body_read = None;
-        Some(limit)
-      }
-      Some(BodyRead::Reading { wanted: None }) => {
-        if matches!(result, Some(Err(ReadError::Bad(_)))) && matches!(ex.reply, Reply::Streaming(_)) {
-          // The request broke off (most often: the client left) under a response that
-          // is already streaming and cannot answer it: end the connection.
-          ex.connection.kill();
-        }
-        ex.body_read = result.take().map(|r| Box::new(BodyRead::Done(r)));
-        None
-      }
-      _ => None,
-    })
-    .flatten();
-  if let (Some(limit), Some(result)) = (wanted, result) {
+fn is_streaming(reply: &Reply) -> bool {
+  matches!(reply, Reply::Streaming(_))
+}
+
+/// The bytes without the spare capacity of a growing buffer: a kept body may live as
+/// long as its stream.
+fn exact(kept: BytesMut) -> Bytes {
+  if kept.capacity() - kept.len() > kept.len() / 8 {
+    Bytes::copy_from_slice(&kept)
+  } else {
+    kept.freeze()
+  }
+}
+
+/// A read's result: JS gets it if it asked, else the slot keeps it for when it does.
+fn report(state: &ServerState, id: u64, slot: &BodyRead, result: Result<Bytes, ReadError>) {
+  let wanted = {
+    let mut read = slot.0.lock();
+    read.reported = true;
+    if read.wanted.is_none() {
+      read.done = Some(result);
+      return;
+    }
+    read.wanted
+  };
+  if let Some(limit) = wanted {
     deliver(state, id, limit, result);
   }
 }
@@ -101,9 +135,9 @@ fn finished(state: &ServerState, id: u64, result: Result<Bytes, ReadError>) {
 /// JS asks for the body, at most `limit` bytes.
 pub fn ask(rt: &Handle, state: &Arc<ServerState>, id: u64, limit: usize) -> Asked {
   enum Found {
-    Unread(Incoming),
-    Ready(Result<Bytes, ReadError>),
-    Waiting,
+    Unread(Incoming, Arc<BodyRead>, Option<u64>),
+    Reading(Arc<BodyRead>),
+    TooLarge,
     Nothing,
   }
   let found = state.exchanges.with(id, |ex| {
@@ -112,32 +146,40 @@ pub fn ask(rt: &Handle, state: &Arc<ServerState>, id: u64, limit: usize) -> Aske
       let declared = ex.headers.get(hyper::header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
       if declared.is_some_and(|n| n > limit as u64) {
         // Dropped unread: hyper stops reading it.
-        return Found::Ready(Err(ReadError::TooLarge));
+        return Found::TooLarge;
       }
-      ex.body_read = Some(Box::new(BodyRead::Reading { wanted: Some(limit) }));
-      return Found::Unread(body);
+      let slot = Arc::new(BodyRead(Mutex::new(ReadState { wanted: Some(limit), ..ReadState::default() })));
+      ex.body_read = Some(slot.clone());
+      return Found::Unread(body, slot, declared);
     }
-    match ex.body_read.as_deref_mut() {
-      Some(BodyRead::Reading { wanted }) if wanted.is_none() => {
-        *wanted = Some(limit);
-        Found::Waiting
-      }
-      Some(BodyRead::Done(_)) => match ex.body_read.take().map(|b| *b) {
-        Some(BodyRead::Done(result)) => Found::Ready(result),
-        _ => Found::Nothing,
-      },
-      _ => Found::Nothing,
+    match &ex.body_read {
+      Some(slot) => Found::Reading(slot.clone()),
+      None => Found::Nothing,
     }
   });
   match found {
     None | Some(Found::Nothing) => Asked::Nothing,
-    Some(Found::Waiting) => Asked::Coming,
-    Some(Found::Ready(result)) => {
-      deliver(state, id, limit, result);
+    Some(Found::TooLarge) => {
+      deliver(state, id, limit, Err(ReadError::TooLarge));
       Asked::Coming
     }
-    Some(Found::Unread(body)) => {
-      spawn_read(rt, state, id, body, limit, false);
+    Some(Found::Unread(body, slot, declared)) => {
+      spawn_read(rt, state, id, slot, body, limit, declared);
+      Asked::Coming
+    }
+    Some(Found::Reading(slot)) => {
+      let done = {
+        let mut read = slot.0.lock();
+        if read.wanted.is_some() {
+          // Asked before: its answer is on the way (JS asks once per request).
+          return Asked::Nothing;
+        }
+        read.wanted = Some(limit);
+        read.done.take()
+      };
+      if let Some(result) = done {
+        deliver(state, id, limit, result);
+      }
       Asked::Coming
     }
   }
@@ -147,20 +189,28 @@ pub fn ask(rt: &Handle, state: &Arc<ServerState>, id: u64, limit: usize) -> Aske
 /// hyper): a body left unread starts being read here, up to `cap` bytes. Runs on the
 /// runtime.
 pub fn settle_for_stream(state: &Arc<ServerState>, id: u64, cap: usize) -> bool {
-  state
-    .exchanges
-    .with(id, |ex| {
-      if let Some(body) = ex.body.take() {
-        if http_body::Body::is_end_stream(&body) {
-          return false;
-        }
-        ex.body_read = Some(Box::new(BodyRead::Reading { wanted: None }));
-        spawn_read(&Handle::current(), state, id, body, cap, true);
-        return true;
+  let started = state.exchanges.with(id, |ex| {
+    if let Some(body) = ex.body.take() {
+      if http_body::Body::is_end_stream(&body) {
+        return None;
       }
-      matches!(ex.body_read.as_deref(), Some(BodyRead::Reading { .. }))
-    })
-    .unwrap_or(false)
+      let slot = Arc::new(BodyRead::default());
+      ex.body_read = Some(slot.clone());
+      let declared = ex.headers.get(hyper::header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
+      return Some(Ok((body, slot, declared)));
+    }
+    // Still being read for JS (a finished read leaves its result in the slot).
+    let reading = ex.body_read.as_ref().is_some_and(|slot| !slot.0.lock().ended);
+    reading.then_some(Err(()))
+  });
+  match started.flatten() {
+    Some(Ok((body, slot, declared))) => {
+      spawn_read(&Handle::current(), state, id, slot, body, cap, declared);
+      true
+    }
+    Some(Err(())) => true,
+    None => false,
+  }
 }
 
 fn deliver(state: &ServerState, id: u64, limit: usize, result: Result<Bytes, ReadError>) {

@@ -127,7 +127,9 @@ fn client_left(stream: &TcpStream, cx: &mut Context<'_>) -> bool {
     match stream.try_read(&mut scratch) {
       Ok(0) => return true,
       Ok(_) => {}
-      Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+      // Readiness is cleared: poll it again, so this task is woken by what comes next
+      // (a FIN above all).
+      Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
       Err(_) => return true,
     }
   }
