@@ -140,6 +140,11 @@ async function openStream(t, prepare, options) {
 /** Resolves after `ms`. */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves once `condition()` holds, checking every 10 ms, or after `ms` (the test's asserts then tell). */
+async function until(condition, ms = 2000) {
+  for (let waited = 0; waited < ms && !condition(); waited += 10) await sleep(10);
+}
+
 /** Resolves when `emitter` emits `event` (with its arguments), or rejects after `ms`. */
 function once(emitter, event, ms = 5000) {
   return new Promise((resolve, reject) => {
@@ -158,4 +163,4 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
-module.exports = { hyper, serve, request, rawClient, rawGet, bodyOf, openStream, sleep, once, deferred };
+module.exports = { hyper, serve, request, rawClient, rawGet, bodyOf, openStream, sleep, until, once, deferred };

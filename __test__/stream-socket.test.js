@@ -5,7 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { serve, rawClient, rawGet, openStream, bodyOf, deferred, sleep } = require('./helpers');
+const { serve, rawClient, rawGet, openStream, bodyOf, deferred, sleep, until } = require('./helpers');
 
 /** Splits a raw response into its head and everything after it. */
 function split(raw) {
@@ -144,7 +144,7 @@ test('a client that sent bytes after its SSE request and then leaves fires close
   await sleep(50);
   c.socket.end();
   await closed.promise;
-  for (let i = 0; i < 100 && server.connections > 0; i++) await sleep(10);
+  await until(() => server.connections === 0);
   assert.equal(server.connections, 0);
 });
 
@@ -247,7 +247,7 @@ for (const [name, [headers, body]] of Object.entries(UNREAD_BODIES)) {
     res.write('data: second\n\n');
     await c.waitFor('second');
     c.socket.destroy();
-    for (let i = 0; i < 200 && (closes.length === 0 || server.connections > 0); i++) await sleep(10);
+    await until(() => closes.length > 0 && server.connections === 0);
     await sleep(50);
     assert.equal(closes.length, 1, 'close fired once');
     assert.equal(server.connections, 0);
@@ -358,7 +358,7 @@ test('under a stream, a client that leaves while JS reads its body fires close o
   await c.waitFor('opened');
   c.socket.destroy();
   assert.equal(await read.promise, 400, 'the read fails: the body broke off');
-  for (let i = 0; i < 200 && (closes.length === 0 || server.connections > 0); i++) await sleep(10);
+  await until(() => closes.length > 0 && server.connections === 0);
   await sleep(50);
   assert.equal(closes.length, 1);
   assert.equal(server.connections, 0);
@@ -390,7 +390,7 @@ test('under a stream, a chunked body past the limit gives JS a 413 at once; the 
   assert.equal(await status.promise, 413);
   await c.waitFor('too large');
   c.socket.destroy();
-  for (let i = 0; i < 200 && (closes.length === 0 || server.connections > 0); i++) await sleep(10);
+  await until(() => closes.length > 0 && server.connections === 0);
   await sleep(50);
   assert.equal(closes.length, 1);
   assert.equal(server.connections, 0);
