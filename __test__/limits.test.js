@@ -160,3 +160,25 @@ test('a full dispatch queue answers 503 at once while JS is busy; queued request
   const codes = JSON.parse(out);
   assert.deepEqual(codes, [200, 200, 503, 503, 503, 503, 503, 503, 503, 503]);
 });
+
+test('a huge declared body with no limit set reserves nothing up front: the read fails as incomplete, the server lives', async (t) => {
+  const result = deferred();
+  const { port } = await serve(
+    t,
+    (s) => {
+      s.post('/b', (req, res) => {
+        req.text().then(
+          (b) => result.resolve(`read ${b.length}`),
+          (e) => result.resolve(e.status),
+        );
+      });
+      s.get('/', (req, res) => res.send('alive'));
+    },
+    { max_body_length: Infinity },
+  );
+  const c = rawClient(port).send('POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000\r\n\r\nabc');
+  await sleep(100);
+  c.socket.destroy();
+  assert.equal(await result.promise, 400);
+  assert.equal((await request(port)).body, 'alive');
+});

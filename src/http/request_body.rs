@@ -17,6 +17,9 @@ use super::exchange::Reply;
 use crate::bridge::events::Event;
 use crate::server::state::ServerState;
 
+/// The most a read reserves before the bytes arrive.
+const INITIAL_CAPACITY_MAX: u64 = 64 * 1024;
+
 /// A body read under way or done, shared by the exchange and the reading task: the
 /// exchange may end first (a reply sent while the body still arrives), and JS still
 /// gets what it asked for.
@@ -56,11 +59,12 @@ pub enum Asked {
 fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead>, mut body: Incoming, cap: usize, declared: Option<u64>) {
   let state = state.clone();
   rt.spawn(async move {
-    let mut kept = BytesMut::with_capacity(declared.map_or(0, |n| n.min(cap as u64) as usize));
+    // Sized from what the client declares, within reason: it need not send it.
+    let mut kept = BytesMut::with_capacity(declared.map_or(0, |n| n.min(cap as u64).min(INITIAL_CAPACITY_MAX) as usize));
     let mut too_large = false;
     let result = loop {
-      // The last bytes of a sized body do not end it by themselves: hyper says so
-      // later, maybe not before more of the connection arrives.
+      // A sized body is over at its last byte: asking hyper for another frame would
+      // wait for the connection's next bytes.
       if http_body::Body::is_end_stream(&body) {
         break if too_large { Err(ReadError::TooLarge) } else { Ok(exact(kept)) };
       }
@@ -82,7 +86,16 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
           if kept.len() + data.len() > cap {
             too_large = true;
             kept = BytesMut::new();
-            if !state.exchanges.with(id, |ex| is_streaming(&ex.reply)).unwrap_or(false) {
+            let streaming = state.exchanges.with(id, |ex| {
+              let streaming = is_streaming(&ex.reply);
+              if !streaming {
+                // Decided with the exchange locked: a stream starting next sees the read
+                // over (the body is dropped right after), so it is handed over.
+                slot.0.lock().ended = true;
+              }
+              streaming
+            });
+            if streaming != Some(true) {
               break Err(ReadError::TooLarge);
             }
             // JS hears now; the rest is read and dropped.
