@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
-use super::exchange::Reply;
+use super::exchange::{Exchange, Reply};
 use crate::bridge::events::Event;
 use crate::server::state::ServerState;
 
@@ -32,8 +32,6 @@ struct ReadState {
   wanted: Option<usize>,
   /// The result, read before JS asked.
   done: Option<Result<Bytes, ReadError>>,
-  /// The result is out: delivered, or in `done`.
-  reported: bool,
   /// The reading task is done with the body (hyper may finish the connection).
   ended: bool,
 }
@@ -62,13 +60,13 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
     // Sized from what the client declares, within reason: it need not send it.
     let mut kept = BytesMut::with_capacity(declared.map_or(0, |n| n.min(cap as u64).min(INITIAL_CAPACITY_MAX) as usize));
     let mut too_large = false;
+    // A stream's 413 goes out when the limit is passed, before the rest is drained.
+    let mut reported = false;
     let result = loop {
       // A sized body is over at its last byte: asking hyper for another frame would
       // wait for the connection's next bytes.
-      if http_body::Body::is_end_stream(&body) {
-        break if too_large { Err(ReadError::TooLarge) } else { Ok(exact(kept)) };
-      }
-      match body.frame().await {
+      let frame = if http_body::Body::is_end_stream(&body) { None } else { body.frame().await };
+      match frame {
         None => break if too_large { Err(ReadError::TooLarge) } else { Ok(exact(kept)) },
         Some(Err(e)) => {
           state.exchanges.with(id, |ex| {
@@ -100,6 +98,7 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
             }
             // JS hears now; the rest is read and dropped.
             report(&state, id, &slot, Err(ReadError::TooLarge));
+            reported = true;
           } else {
             kept.extend_from_slice(&data);
           }
@@ -107,7 +106,6 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
       }
     };
     drop(body);
-    let reported = slot.0.lock().reported;
     if !reported {
       report(&state, id, &slot, result);
     }
@@ -133,7 +131,6 @@ fn exact(kept: BytesMut) -> Bytes {
 fn report(state: &ServerState, id: u64, slot: &BodyRead, result: Result<Bytes, ReadError>) {
   let wanted = {
     let mut read = slot.0.lock();
-    read.reported = true;
     if read.wanted.is_none() {
       read.done = Some(result);
       return;
@@ -155,8 +152,7 @@ pub fn ask(rt: &Handle, state: &Arc<ServerState>, id: u64, limit: usize) -> Aske
   }
   let found = state.exchanges.with(id, |ex| {
     if let Some(body) = ex.body.take() {
-      // Several Content-Length values (joined) don't parse: the limit decides.
-      let declared = ex.headers.get(hyper::header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
+      let declared = declared_length(ex);
       if declared.is_some_and(|n| n > limit as u64) {
         // Dropped unread: hyper stops reading it.
         return Found::TooLarge;
@@ -202,28 +198,40 @@ pub fn ask(rt: &Handle, state: &Arc<ServerState>, id: u64, limit: usize) -> Aske
 /// hyper): a body left unread starts being read here, up to `cap` bytes. Runs on the
 /// runtime.
 pub fn settle_for_stream(state: &Arc<ServerState>, id: u64, cap: usize) -> bool {
-  let started = state.exchanges.with(id, |ex| {
+  enum Found {
+    Unread(Incoming, Arc<BodyRead>, Option<u64>),
+    Reading,
+    Finished,
+  }
+  let found = state.exchanges.with(id, |ex| {
     if let Some(body) = ex.body.take() {
       if http_body::Body::is_end_stream(&body) {
-        return None;
+        return Found::Finished;
       }
       let slot = Arc::new(BodyRead::default());
       ex.body_read = Some(slot.clone());
-      let declared = ex.headers.get(hyper::header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
-      return Some(Ok((body, slot, declared)));
+      return Found::Unread(body, slot, declared_length(ex));
     }
     // Still being read for JS (a finished read leaves its result in the slot).
-    let reading = ex.body_read.as_ref().is_some_and(|slot| !slot.0.lock().ended);
-    reading.then_some(Err(()))
+    match &ex.body_read {
+      Some(slot) if !slot.0.lock().ended => Found::Reading,
+      _ => Found::Finished,
+    }
   });
-  match started.flatten() {
-    Some(Ok((body, slot, declared))) => {
+  match found {
+    Some(Found::Unread(body, slot, declared)) => {
       spawn_read(&Handle::current(), state, id, slot, body, cap, declared);
       true
     }
-    Some(Err(())) => true,
-    None => false,
+    Some(Found::Reading) => true,
+    Some(Found::Finished) | None => false,
   }
+}
+
+/// The Content-Length the request declares. Several values (joined) don't parse: the
+/// limit decides then.
+fn declared_length(ex: &Exchange) -> Option<u64> {
+  ex.headers.get(hyper::header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 fn deliver(state: &ServerState, id: u64, limit: usize, result: Result<Bytes, ReadError>) {
