@@ -173,9 +173,16 @@ class Response {
     return this;
   }
 
-  /** HyperExpress's Server-Sent Events stream (GET requests only; cached). */
+  /**
+   * HyperExpress's Server-Sent Events stream (cached). GET requests, and HEAD (which
+   * falls back to the GET route): there `open()` sends the head alone and the stream
+   * is over at once, so sends return false and 'close' follows.
+   */
   get sse() {
-    if (this._sse === undefined) this._sse = this._req.method === 'GET' ? new SSEventStream(this) : null;
+    if (this._sse === undefined) {
+      const m = this._req.method;
+      this._sse = m === 'GET' || m === 'HEAD' ? new SSEventStream(this) : null;
+    }
     return this._sse === null ? undefined : this._sse;
   }
 

@@ -55,7 +55,7 @@ class Server extends Router {
     this._port = undefined;
     this._closing = null;
     this._closed = false;
-    this._native = new NativeServer((batch) => this._onBatch(batch), {
+    this._native = new NativeServer(batchReceiver(new WeakRef(this)), {
       threads: options.threads,
       maxQueuedRequests: options.max_queued_requests,
       headerTimeoutMs: options.header_timeout_ms,
@@ -142,6 +142,8 @@ class Server extends Router {
       else if (/permission denied/i.test(e.message)) err.code = 'EACCES';
       return Promise.reject(err);
     }
+    // Listening keeps the server alive (its routes must answer) until close().
+    LISTENING.add(this);
     if (typeof callback === 'function') process.nextTick(callback, this._port);
     return Promise.resolve(this._port);
   }
@@ -384,8 +386,24 @@ class Server extends Router {
     // Streams still marked live (a close event lost to a forced shutdown) end here.
     for (const res of [...this._live.values()]) res._close(!res.completed);
     this._native.release();
+    LISTENING.delete(this);
     if (this._resolveClosed) this._resolveClosed();
   }
+}
+
+/** Servers between listen() and the end of close(): held here so they live on unreferenced. */
+const LISTENING = new Set();
+
+/**
+ * The native server's callback. Rust holds it strongly (a threadsafe function), so it
+ * reaches the Server only through a WeakRef, made here, outside the constructor, so no
+ * shared closure context holds `this`: a server that is not listening can be collected.
+ */
+function batchReceiver(ref) {
+  return (batch) => {
+    const server = ref.deref();
+    if (server !== undefined) server._onBatch(batch);
+  };
 }
 
 /** { id, event, data, retry } from JS -> the native event shape (data as a string). */

@@ -14,6 +14,8 @@ class SSEventStream {
     if (this._open || res.initiated) return false;
     const ok = res._startStream(true);
     this._open = true;
+    // HEAD: the head is the whole response; later sends report nothing sent.
+    if (res._req.method === 'HEAD') res.end();
     return ok;
   }
 

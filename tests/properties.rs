@@ -752,7 +752,7 @@ proptest! {
     data in nasty_string(),
   ) {
     let n = n_off % (k + 3); // n in 0..=K+2
-    let c = Channel::new(ChannelOptions { history, retry });
+    let c = std::sync::Arc::new(Channel::new(ChannelOptions { history, retry }));
     let payload = |seq: u64| format!("{seq}:{data}");
     for seq in 1..=k {
       c.publish(&Publish { id: None, event: None, data: &payload(seq), retry: None });
@@ -793,7 +793,7 @@ proptest! {
     k in 0u64..10,
     last in prop::option::of("[a-z ]{0,4}|-[0-9]|[0-9]+x"),
   ) {
-    let c = Channel::new(ChannelOptions { history, retry: None });
+    let c = std::sync::Arc::new(Channel::new(ChannelOptions { history, retry: None }));
     for seq in 1..=k {
       c.publish(&Publish { id: None, event: None, data: &seq.to_string(), retry: None });
     }

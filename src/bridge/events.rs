@@ -15,6 +15,7 @@
 //!   drain:   [4, id, 0, 0, 0, 0]        (a stream's backlog fell back under its high-water mark)
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::{Method, Uri};
@@ -24,6 +25,7 @@ use napi::{sys, Status};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::handoff::Handoff;
 use super::hot_calls::{self, js_string};
 
 pub const STRIDE: usize = 6;
@@ -58,6 +60,13 @@ pub struct EventQueue {
 
 /// Past this many queued events JS is woken at once, whatever the runtime is doing.
 const FLUSH_AT: usize = 256;
+
+/// Most bytes of text and buffers one batch carries to JS; the rest rides in the next
+/// one. A V8 string holds at most 2^29 - 24 characters (~512 MiB) and failing to make
+/// it is fatal to the process, while a JS thread that was blocked may find far more
+/// than that queued (65,536 requests with long targets). One event alone stays far
+/// below it: its text is bounded by the request head (`MAX_HEAD_SIZE`).
+pub const BATCH_BYTES: usize = 16 << 20;
 
 impl EventQueue {
   pub fn new(max_requests: usize) -> Self {
@@ -122,23 +131,78 @@ impl EventQueue {
     }
   }
 
-  /// Takes everything queued so far; runs on the JS thread.
+  /// Takes what was queued so far, up to BATCH_BYTES of text and buffers (at least
+  /// one event); runs on the JS thread. What is left goes in a batch of its own.
   pub fn drain(&self) -> Vec<Event> {
+    let (batch, more) = {
+      let mut q = self.pending.lock();
+      self.scheduled.store(false, Ordering::Release);
+      let mut bytes = 0;
+      let cut = q.iter().position(|ev| {
+        bytes += ev.payload_bytes();
+        bytes > BATCH_BYTES
+      });
+      match cut {
+        Some(at) => {
+          let rest = q.split_off(at.max(1));
+          (std::mem::replace(&mut *q, rest), !q.is_empty())
+        }
+        None => (std::mem::take(&mut *q), false),
+      }
+    };
+    if more {
+      self.wake_js();
+    }
+    batch
+  }
+
+  /// Puts back a batch that could not be handed to JS, ahead of what came since, so
+  /// nothing is lost and order is kept; the next event wakes JS again.
+  fn requeue(&self, mut events: Vec<Event>) {
     let mut q = self.pending.lock();
-    self.scheduled.store(false, Ordering::Release);
-    std::mem::take(&mut *q)
+    events.append(&mut q);
+    *q = events;
+  }
+}
+
+impl Event {
+  /// Bytes this event adds to a batch's text and buffers.
+  fn payload_bytes(&self) -> usize {
+    match self {
+      Event::Request { method, target, params, .. } => {
+        let m = if METHODS.contains(method) { 0 } else { method.as_str().len() };
+        m + target.path_and_query().map_or(1, |pq| pq.as_str().len()) + params.iter().map(String::len).sum::<usize>()
+      }
+      Event::Body { result: Ok(b), .. } => b.len(),
+      Event::Body { result: Err((_, msg)), .. } => msg.len(),
+      Event::Close { .. } | Event::Closed | Event::Drain { .. } => 0,
+    }
   }
 }
 
 /// What the threadsafe function hands JS: converted to `[numbers, text, buffers]`.
-pub struct Batch(pub Vec<Event>);
+/// Once JS has it, the server's deliveries are held (`handoff`) until JS is done with
+/// it (`releaseWakes`); on a failed conversion nothing is held and the events are put
+/// back (`queue`).
+pub struct Batch {
+  pub events: Vec<Event>,
+  pub queue: Option<Arc<EventQueue>>,
+  pub handoff: Option<Arc<Handoff>>,
+}
+
+impl Batch {
+  pub fn empty() -> Self {
+    Self { events: Vec::new(), queue: None, handoff: None }
+  }
+}
 
 /// A batch laid out as described at the top of this file.
 #[derive(Default)]
 struct Layout {
   numbers: Vec<f64>,
   text: String,
-  buffers: Vec<Bytes>,
+  /// Body buffers so far (they are taken from the events themselves).
+  buffers: usize,
 }
 
 impl Layout {
@@ -152,31 +216,31 @@ impl Layout {
     (if s.is_ascii() { s.len() } else { s.encode_utf16().count() }) as f64
   }
 
-  fn of(events: Vec<Event>) -> Self {
+  fn of(events: &[Event]) -> Self {
     let mut out = Layout { numbers: Vec::with_capacity(events.len() * STRIDE), ..Default::default() };
     for ev in events {
-      match ev {
-        Event::Request { id, route, method, target, params } => {
-          let method = match METHODS.iter().position(|m| *m == method) {
+      match *ev {
+        Event::Request { id, route, ref method, ref target, ref params } => {
+          let method = match METHODS.iter().position(|m| m == method) {
             Some(code) => code as f64,
             None => METHOD_OTHER as f64 + out.text(method.as_str()),
           };
           let target_len = out.text(target.path_and_query().map_or("/", |pq| pq.as_str()));
           out.record(0, id, route as f64, method, target_len, params.len() as f64);
-          for p in &params {
+          for p in params {
             let len = out.text(p);
             out.numbers.push(len);
           }
         }
         Event::Close { id, aborted } => out.record(1, id, aborted as u32 as f64, 0.0, 0.0, 0.0),
-        Event::Body { id, result } => match result {
-          Ok(bytes) => {
-            out.buffers.push(bytes);
-            out.record(2, id, (out.buffers.len() - 1) as f64, 0.0, 0.0, 0.0);
+        Event::Body { id, ref result } => match result {
+          Ok(_) => {
+            out.record(2, id, out.buffers as f64, 0.0, 0.0, 0.0);
+            out.buffers += 1;
           }
           Err((status, msg)) => {
-            let len = out.text(&msg);
-            out.record(2, id, -1.0, status as f64, len, 0.0);
+            let len = out.text(msg);
+            out.record(2, id, -1.0, *status as f64, len, 0.0);
           }
         },
         Event::Closed => out.record(3, 0, 0.0, 0.0, 0.0, 0.0),
@@ -189,33 +253,55 @@ impl Layout {
 
 impl ToNapiValue for Batch {
   unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-    let check = |status| hot_calls::check(status, "building an event batch");
-    let layout = Layout::of(val.0);
-    let mut out = std::ptr::null_mut();
-    check(sys::napi_create_array_with_length(env, 3, &mut out))?;
-
-    let bytes = layout.numbers.len() * 8;
-    let (mut data, mut buffer, mut numbers) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
-    check(sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer))?;
-    if bytes > 0 {
-      std::ptr::copy_nonoverlapping(layout.numbers.as_ptr() as *const u8, data as *mut u8, bytes);
-    }
-    check(sys::napi_create_typedarray(env, sys::TypedarrayType::float64_array, layout.numbers.len(), buffer, 0, &mut numbers))?;
-    check(sys::napi_set_element(env, out, 0, numbers))?;
-
-    let mut text = std::ptr::null_mut();
-    check(js_string(env, &layout.text, &mut text))?;
-    check(sys::napi_set_element(env, out, 1, text))?;
-
-    if !layout.buffers.is_empty() {
+    let out = match numbers_and_text(env, &Layout::of(&val.events)) {
+      Ok(out) => out,
+      Err(e) => {
+        // JS never sees this batch: put it back rather than lose it.
+        if let Some(q) = val.queue {
+          q.requeue(val.events);
+        }
+        return Err(e);
+      }
+    };
+    // Body buffers last: they are moved out of the events, not copied.
+    let mut buffers = val.events.into_iter().filter_map(|ev| match ev {
+      Event::Body { result: Ok(b), .. } => Some(b),
+      _ => None,
+    });
+    if let Some(first) = buffers.next() {
       let mut list = std::ptr::null_mut();
-      check(sys::napi_create_array_with_length(env, layout.buffers.len(), &mut list))?;
-      for (i, b) in layout.buffers.into_iter().enumerate() {
+      check(sys::napi_create_array_with_length(env, 1, &mut list))?;
+      for (i, b) in std::iter::once(first).chain(buffers).enumerate() {
         let value = Buffer::to_napi_value(env, Buffer::from(Vec::from(b)))?;
         check(sys::napi_set_element(env, list, i as u32, value))?;
       }
       check(sys::napi_set_element(env, out, 2, list))?;
     }
+    if let Some(h) = val.handoff {
+      h.hold();
+    }
     Ok(out)
   }
+}
+
+fn check(status: sys::napi_status) -> napi::Result<()> {
+  hot_calls::check(status, "building an event batch")
+}
+
+/// `[numbers, text]` of a batch.
+unsafe fn numbers_and_text(env: sys::napi_env, layout: &Layout) -> napi::Result<sys::napi_value> {
+  let mut out = std::ptr::null_mut();
+  check(sys::napi_create_array_with_length(env, 3, &mut out))?;
+  let bytes = layout.numbers.len() * 8;
+  let (mut data, mut buffer, mut numbers) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+  check(sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer))?;
+  if bytes > 0 {
+    std::ptr::copy_nonoverlapping(layout.numbers.as_ptr() as *const u8, data as *mut u8, bytes);
+  }
+  check(sys::napi_create_typedarray(env, sys::TypedarrayType::float64_array, layout.numbers.len(), buffer, 0, &mut numbers))?;
+  check(sys::napi_set_element(env, out, 0, numbers))?;
+  let mut text = std::ptr::null_mut();
+  check(js_string(env, &layout.text, &mut text))?;
+  check(sys::napi_set_element(env, out, 1, text))?;
+  Ok(out)
 }

@@ -14,7 +14,7 @@ use napi::bindgen_prelude::Function;
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use super::events::{Batch, Event};
+use super::events::{Batch, Event, BATCH_BYTES};
 use super::hot_calls::accepted;
 use crate::http::head;
 use crate::http::request_body::{self, Asked};
@@ -41,7 +41,7 @@ pub struct NativeOptions {
   pub slow_client: Option<String>,
   /// Keep-alive comment interval for idle SSE streams, ms (default 0: off).
   pub heartbeat_ms: Option<u32>,
-  /// Largest request head in bytes (default 16384, at least 8192); larger gets 431.
+  /// Largest request head in bytes (default 16384, from 8192 to 8 MiB); larger gets 431.
   pub max_header_size: Option<u32>,
   /// Largest request body read for a stream opened before its body was read (default 256000).
   pub max_body_length: Option<f64>,
@@ -78,6 +78,10 @@ pub struct NativeServer {
   runtime: Option<ServerRuntime>,
 }
 
+/// Largest `max_header_size` taken: one request's text in an event batch (its target
+/// and params) stays well inside a batch (`BATCH_BYTES`), whatever is asked.
+const MAX_HEAD_SIZE: usize = BATCH_BYTES / 2;
+
 fn err(msg: impl Into<String>) -> Error {
   Error::new(Status::InvalidArg, msg.into())
 }
@@ -99,7 +103,7 @@ impl NativeServer {
       header_read_timeout: Duration::from_millis(o.header_timeout_ms.unwrap_or(30_000).max(1) as u64),
       stream: StreamLimits { high_water, max_buffer, policy },
       heartbeat_ms: o.heartbeat_ms.unwrap_or(0),
-      max_header_size: (o.max_header_size.unwrap_or(16 * 1024) as usize).max(8192),
+      max_header_size: (o.max_header_size.unwrap_or(16 * 1024) as usize).clamp(8192, MAX_HEAD_SIZE),
       // Infinity (no limit) saturates to usize::MAX.
       max_body: o.max_body_length.filter(|n| *n >= 0.0).map_or(250 * 1024, |n| n as usize),
       max_connections: o.max_connections.unwrap_or(100_000).max(1) as usize,
@@ -116,11 +120,10 @@ impl NativeServer {
       .weak::<true>()
       .callee_handled::<false>()
       .build_callback(move |_ctx| {
-        let Some(state) = weak.upgrade() else { return Ok(Batch(Vec::new())) };
+        let Some(state) = weak.upgrade() else { return Ok(Batch::empty()) };
         // Replies and writes made while JS handles this batch go over together at
-        // its end (`releaseWakes`).
-        state.handoff.hold();
-        Ok(Batch(state.events.drain()))
+        // its end (`releaseWakes`): the batch holds them once JS has it.
+        Ok(Batch { events: state.events.drain(), queue: Some(state.events.clone()), handoff: Some(state.handoff.clone()) })
       })?;
     state.events.set_wake(Some(wake));
     Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None })
@@ -159,7 +162,7 @@ impl NativeServer {
       let _entered = runtime.handle().enter();
       tokio::net::TcpListener::from_std(std_listener).map_err(|e| Error::from_reason(e.to_string()))?
     };
-    runtime.handle().spawn(accept_loop(listener, self.state.clone()));
+    runtime.handle().spawn(accept_loop(listener, self.state.clone(), self.state.phase.subscribe()));
     runtime.handle().spawn(self.state.handoff.clone().run());
     runtime.handle().spawn(self.state.events.clone().flush_loop());
     runtime.handle().spawn(self.state.clock.clone().run());

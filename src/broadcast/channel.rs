@@ -6,13 +6,13 @@
 //! shared across processes through Redis Pub/Sub) through the same path.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::bridge::handoff::Handoff;
-use crate::http::stream::{Pushed, StreamQueue};
+use crate::http::stream::{Membership, Pushed, StreamQueue};
 use crate::sse::encode::{encode_event, encode_retry, Event};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -118,13 +118,18 @@ impl Channel {
   /// Adds a stream. Events after `last_event_id` still in the history are queued
   /// first, in order; done under the channel lock so no publish can slip between
   /// replay and live events (no gap, no duplicate). Returns the events replayed.
-  pub fn subscribe(&self, queue: Arc<StreamQueue>, last_event_id: Option<&str>) -> Option<u32> {
+  pub fn subscribe(self: &Arc<Self>, queue: Arc<StreamQueue>, last_event_id: Option<&str>) -> Option<u32> {
     let mut inner = self.inner.lock();
     if inner.closed || !queue.is_open() {
       return None;
     }
     if inner.subscribers.iter().any(|q| Arc::ptr_eq(q, &queue)) {
       return Some(0);
+    }
+    // The stream tells us when it closes (see `leave`); refused if it just did.
+    let me: Weak<dyn Membership> = Arc::downgrade(self) as Weak<dyn Membership>;
+    if !queue.join(me) {
+      return None;
     }
     if let Some(ms) = self.options.retry {
       queue.push(encode_retry(ms));
@@ -142,10 +147,23 @@ impl Channel {
   }
 
   pub fn unsubscribe(&self, queue: &Arc<StreamQueue>) -> bool {
+    let removed = self.remove(queue);
+    if removed {
+      queue.part(self as *const Self as *const ());
+    }
+    removed
+  }
+
+  fn remove(&self, queue: &StreamQueue) -> bool {
     let mut inner = self.inner.lock();
-    let before = inner.subscribers.len();
-    inner.subscribers.retain(|q| !Arc::ptr_eq(q, queue));
-    inner.subscribers.len() != before
+    match inner.subscribers.iter().position(|q| std::ptr::eq(Arc::as_ptr(q), queue)) {
+      Some(i) => {
+        // Order among subscribers carries no meaning: O(1) removal.
+        inner.subscribers.swap_remove(i);
+        true
+      }
+      None => false,
+    }
   }
 
   /// Live subscribers (streams that ended are forgotten here too).
@@ -161,6 +179,12 @@ impl Channel {
     inner.closed = true;
     inner.subscribers.clear();
     inner.history.clear();
+  }
+}
+
+impl Membership for Channel {
+  fn leave(&self, stream: &StreamQueue) {
+    self.remove(stream);
   }
 }
 
@@ -220,7 +244,7 @@ mod tests {
 
   #[test]
   fn same_bytes_to_every_subscriber() {
-    let c = Channel::new(ChannelOptions::default());
+    let c = Arc::new(Channel::new(ChannelOptions::default()));
     let (a, b) = (stream(), stream());
     c.subscribe(a.clone(), None);
     c.subscribe(b.clone(), None);
@@ -231,7 +255,7 @@ mod tests {
 
   #[test]
   fn replays_exactly_the_missed_events() {
-    let c = Channel::new(ChannelOptions { history: 3, retry: Some(500) });
+    let c = Arc::new(Channel::new(ChannelOptions { history: 3, retry: Some(500) }));
     for d in ["a", "b", "c", "d"] {
       publish(&c, d);
     }
@@ -249,7 +273,7 @@ mod tests {
 
   #[test]
   fn given_ids_are_matched_as_sent() {
-    let c = Channel::new(ChannelOptions { history: 10, retry: None });
+    let c = Arc::new(Channel::new(ChannelOptions { history: 10, retry: None }));
     c.publish(&Publish { id: Some("a\nb"), event: Some("e"), data: "1", retry: None });
     c.publish(&Publish { id: Some("c"), event: None, data: "2", retry: None });
     let q = stream();
@@ -259,11 +283,13 @@ mod tests {
 
   #[test]
   fn closed_streams_leave_by_themselves() {
-    let c = Channel::new(ChannelOptions::default());
+    let c = Arc::new(Channel::new(ChannelOptions::default()));
     let (a, b) = (stream(), stream());
     c.subscribe(a.clone(), None);
     c.subscribe(b.clone(), None);
     b.close();
+    assert_eq!(c.inner.lock().subscribers.len(), 1, "a closed stream leaves at once, with no publish");
+    assert_eq!(Arc::strong_count(&b), 1, "and the channel holds nothing of it");
     assert_eq!(publish(&c, "x"), Delivery { queued: 1, dropped: 0 });
     assert_eq!(c.size(), 1);
     assert!(c.unsubscribe(&a));

@@ -44,7 +44,13 @@ enum Kind {
   /// Stands in for a stream that left hyper: ends at once, with no length, so hyper
   /// writes the head close-delimited and then lets go of the connection.
   HandedOver,
-  Stream { queue: Arc<StreamQueue>, heartbeat: Option<(u32, Pin<Box<Sleep>>)> },
+  Stream {
+    queue: Arc<StreamQueue>,
+    heartbeat: Option<(u32, Pin<Box<Sleep>>)>,
+    /// Bytes still owed under a Content-Length the handler set: hyper stops polling
+    /// at the last one, so reaching 0 is this body's normal end.
+    length_left: Option<u64>,
+  },
 }
 
 impl ResponseBody {
@@ -57,7 +63,7 @@ impl ResponseBody {
   }
 
   pub fn stream(queue: Arc<StreamQueue>) -> Self {
-    Self { kind: Kind::Stream { queue, heartbeat: None }, guard: None, connection: None }
+    Self { kind: Kind::Stream { queue, heartbeat: None, length_left: None }, guard: None, connection: None }
   }
 
   /// Takes the stream out of this body, leaving the stand-in hyper finishes with.
@@ -77,6 +83,31 @@ impl ResponseBody {
     matches!(self.kind, Kind::Stream { .. })
   }
 
+  /// The handler declared this stream's length.
+  pub fn set_length(&mut self, len: u64) {
+    if let Kind::Stream { length_left, .. } = &mut self.kind {
+      *length_left = Some(len);
+    }
+    if len == 0 {
+      self.mark_finished();
+    }
+  }
+
+  /// A response to HEAD: hyper sends the head and never polls the body, so the stream
+  /// is over (a normal end) as soon as it starts; later writes see it closed.
+  pub fn end_head_only(&mut self) {
+    if let Some(q) = self.queue() {
+      q.end();
+    }
+    self.mark_finished();
+  }
+
+  fn mark_finished(&mut self) {
+    if let Some(g) = self.guard.as_mut() {
+      g.finished = true;
+    }
+  }
+
   pub fn attach_guard(&mut self, guard: CloseGuard) {
     self.guard = Some(guard);
   }
@@ -93,13 +124,21 @@ impl Body for ResponseBody {
 
   fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, SlowClientCutOff>>> {
     let this = self.get_mut();
-    let (queue, heartbeat) = match &mut this.kind {
+    let (queue, heartbeat, length_left) = match &mut this.kind {
       Kind::Full(b) => return Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
       Kind::HandedOver => return Poll::Ready(None),
-      Kind::Stream { queue, heartbeat } => (queue, heartbeat),
+      Kind::Stream { queue, heartbeat, length_left } => (queue, heartbeat, length_left),
     };
     match queue.poll_take(cx) {
       Poll::Ready(Take::Data { bytes, drained }) => {
+        if let Some(left) = length_left.as_mut() {
+          *left = left.saturating_sub(bytes.len() as u64);
+          if *left == 0 {
+            if let Some(g) = this.guard.as_mut() {
+              g.finished = true;
+            }
+          }
+        }
         if let Some(g) = this.guard.as_ref() {
           g.state.stats.written(bytes.len() as u64);
           if drained {

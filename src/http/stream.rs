@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,21 @@ struct Inner {
   /// When bytes were last pushed: a stream written faster than DIRECT_MIN_GAP goes
   /// through the writer task, which coalesces what queues up.
   last_push: Option<Instant>,
+  /// Channels this stream subscribed to: told when it closes, so none keeps a dead
+  /// stream (its queue, its connection's handles) until its next publish.
+  joined: Vec<Weak<dyn Membership>>,
+}
+
+/// A group a stream can join (a broadcast channel). Lower layers call up only through
+/// this: the stream tells each group it joined when it closes.
+pub trait Membership: Send + Sync {
+  /// `stream` closed: forget it.
+  fn leave(&self, stream: &StreamQueue);
+}
+
+/// Whether `w` points at the group at `group` (compared by address).
+fn same_group(w: &Weak<dyn Membership>, group: *const ()) -> bool {
+  w.as_ptr() as *const () == group
 }
 
 /// Writes closer together than this are queued, not written straight to the socket:
@@ -242,7 +257,7 @@ impl StreamQueue {
     Arc::new(Self {
       connection,
       handoff,
-      inner: Mutex::new(Inner { queue: VecDeque::new(), queued_bytes: 0, state: State::Open, waker: None, drain_wanted: false, killed: false, direct: None, writer_busy: false, last_push: None }),
+      inner: Mutex::new(Inner { queue: VecDeque::new(), queued_bytes: 0, state: State::Open, waker: None, drain_wanted: false, killed: false, direct: None, writer_busy: false, last_push: None, joined: Vec::new() }),
       limits,
       heartbeat_ms: AtomicU32::new(heartbeat_ms),
       stats,
@@ -261,6 +276,9 @@ impl StreamQueue {
       if inner.state != State::Open {
         return Pushed::Closed;
       }
+      // Part of these bytes is already on the wire: the rest must follow whatever the
+      // policy says, or the client would read the next event glued onto a cut one.
+      let mut started = false;
       if inner.direct.is_some() {
         let now = Instant::now();
         let spaced = inner.last_push.is_none_or(|t| now.duration_since(t) >= DIRECT_MIN_GAP);
@@ -274,10 +292,13 @@ impl StreamQueue {
               return Pushed::Queued { below_high_water: true };
             }
             bytes = bytes.slice(n..);
+            started = n > 0;
           }
         }
       }
-      if inner.queued_bytes + bytes.len() > self.limits.max_buffer {
+      // A partly written push found the queue empty, so what is queued stays within
+      // max_buffer plus the rest of one write.
+      if !started && inner.queued_bytes + bytes.len() > self.limits.max_buffer {
         match self.limits.policy {
           SlowClient::Drop => {
             self.stats.dropped();
@@ -344,13 +365,42 @@ impl StreamQueue {
     self.inner.lock().direct = None;
   }
 
-  /// The body is gone (client left or finished): writers get `Closed` from now on.
+  /// The body is gone (client left or finished): writers get `Closed` from now on,
+  /// and every channel it joined lets go of it now.
   pub fn close(&self) {
+    let joined = {
+      let mut inner = self.inner.lock();
+      inner.direct = None;
+      inner.state = State::Dead;
+      inner.queue.clear();
+      inner.queued_bytes = 0;
+      // A task's waker holds its runtime (an epoll and an eventfd) alive.
+      inner.waker = None;
+      std::mem::take(&mut inner.joined)
+    };
+    // Outside the stream's lock: a group takes its own lock first, then a stream's.
+    for group in joined.iter().filter_map(Weak::upgrade) {
+      group.leave(self);
+    }
+  }
+
+  /// Records that this stream joined `group`; false (and not recorded) if the stream
+  /// is no longer open, so a group can never keep a stream that closed meanwhile.
+  pub fn join(&self, group: Weak<dyn Membership>) -> bool {
     let mut inner = self.inner.lock();
-    inner.direct = None;
-    inner.state = State::Dead;
-    inner.queue.clear();
-    inner.queued_bytes = 0;
+    if inner.state != State::Open {
+      return false;
+    }
+    let at = group.as_ptr() as *const ();
+    if !inner.joined.iter().any(|w| same_group(w, at)) {
+      inner.joined.push(group);
+    }
+    true
+  }
+
+  /// This stream left the group at `group` by itself (unsubscribed).
+  pub fn part(&self, group: *const ()) {
+    self.inner.lock().joined.retain(|w| !same_group(w, group));
   }
 
   pub fn is_open(&self) -> bool {

@@ -19,7 +19,7 @@ use http_body::Body;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
-use super::state::{ConnectionCount, Phase, ServerState};
+use super::state::{Phase, ServerState};
 use crate::http::body::ResponseBody;
 use crate::http::stream::ConnectionKill;
 
@@ -28,7 +28,9 @@ const READS_PER_WAKE: usize = 4;
 
 /// Writes `body` to `stream` until the stream ends or the client goes; a hand-written
 /// future, as small as its fields, since one lives for each open stream. Dropping the
-/// body at the end queues the exchange's `close` event, as when hyper drops it.
+/// body at the end queues the exchange's `close` event, as when hyper drops it. Gives
+/// back the socket, its write side shut down, when the stream ended normally: the
+/// caller closes it in stages (server/lingering_close.rs).
 pub struct StreamWriter {
   /// Shared with the stream's queue, which writes to it directly when nothing is
   /// queued (see http/stream.rs); the queue lets go before the socket is shut down.
@@ -40,16 +42,15 @@ pub struct StreamWriter {
   state: Arc<ServerState>,
   /// Set once the body has ended: what is left is sending the FIN.
   finished: bool,
-  _counted: ConnectionCount,
 }
 
 impl StreamWriter {
-  pub fn new(stream: TcpStream, body: ResponseBody, connection: Arc<ConnectionKill>, state: Arc<ServerState>, counted: ConnectionCount) -> Self {
+  pub fn new(stream: TcpStream, body: ResponseBody, connection: Arc<ConnectionKill>, state: Arc<ServerState>) -> Self {
     let stream = Arc::new(stream);
     if let Some(queue) = body.queue() {
       queue.attach_socket(stream.clone());
     }
-    Self { stream, body, unsent: Bytes::new(), connection, state, finished: false, _counted: counted }
+    Self { stream, body, unsent: Bytes::new(), connection, state, finished: false }
   }
 
   /// Ready(true) when the body ended with everything written; Ready(false) when the
@@ -92,13 +93,13 @@ impl StreamWriter {
 }
 
 impl Future for StreamWriter {
-  type Output = ();
+  type Output = Option<Arc<TcpStream>>;
 
-  fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+  fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
     let this = self.get_mut();
     if !this.finished {
       if !std::task::ready!(this.poll_write_body(cx)) {
-        return Poll::Ready(());
+        return Poll::Ready(None);
       }
       this.finished = true;
     }
@@ -108,8 +109,11 @@ impl Future for StreamWriter {
       queue.detach_socket();
     }
     match Arc::get_mut(&mut this.stream) {
-      Some(stream) => Pin::new(stream).poll_shutdown(cx).map(|_| ()),
-      None => Poll::Ready(()),
+      Some(stream) => {
+        let shut = std::task::ready!(Pin::new(stream).poll_shutdown(cx));
+        Poll::Ready(shut.ok().map(|_| this.stream.clone()))
+      }
+      None => Poll::Ready(None),
     }
   }
 }

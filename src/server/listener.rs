@@ -11,17 +11,25 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use super::conn_io::ConnIo;
+use super::lingering_close::lingering_close;
 use super::detached_stream::StreamWriter;
 use super::service::handle;
 use super::state::{Phase, ServerState};
 use crate::http::stream::ConnectionKill;
 
-pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
-  let mut phase = state.phase.subscribe();
+/// Accepts until the phase leaves Running. `phase` is subscribed by the caller before
+/// this task is spawned: a `close()` in the same JS turn as `listen()` changes the phase
+/// before the task first runs, and a receiver made inside it would never see the change.
+pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, mut phase: watch::Receiver<Phase>) {
   loop {
+    if *phase.borrow_and_update() != Phase::Running {
+      break;
+    }
     tokio::select! {
       biased;
       _ = phase.changed() => break,
@@ -64,30 +72,47 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
   let mut draining = false;
   // Runs once per request and per streamed write: the outside signals are two atomic
   // loads here, not futures polled beside hyper's.
-  let served = std::future::poll_fn(|cx| {
+  let cut_off = std::future::poll_fn(|cx| {
     if kill.poll_killed(cx.waker()) {
       // A stream's client fell too far behind: drop the connection outright.
-      return Poll::Ready(false);
+      return Poll::Ready(true);
     }
     match state.phase_now() {
-      Phase::Force => return Poll::Ready(false),
+      Phase::Force => return Poll::Ready(true),
       Phase::Draining if !draining => {
         draining = true;
         Pin::new(&mut conn).graceful_shutdown();
       }
       _ => {}
     }
-    Pin::new(&mut conn).poll(cx).map(|r| r.is_ok())
+    // hyper's own errors (a malformed or oversized head) may have written a reply: it
+    // is closed in stages below, like any other end.
+    Pin::new(&mut conn).poll(cx).map(|_| false)
   })
   .await;
-  if !served {
+  if cut_off {
     return;
   }
-  if let Some(body) = kill.take_handover() {
+  let handover = kill.take_handover();
+  let mut stream = conn.into_parts().io.into_inner().into_stream();
+  match handover {
     // hyper wrote an event stream's head and is done: the stream gets a task of its
     // own, and hyper's connection (with its buffers) is freed here.
-    let stream = conn.into_parts().io.into_inner().into_stream();
-    tokio::spawn(StreamWriter::new(stream, body, kill, state.clone(), counted));
+    Some(body) => {
+      tokio::spawn(async move {
+        let writer = StreamWriter::new(stream, body, kill, state.clone());
+        // The writer (with the stream's body: JS hears `close` now) is gone before the
+        // connection lingers; it still counts as open until the socket is closed.
+        if let Some(socket) = writer.await {
+          lingering_close(&socket).await;
+        }
+        drop(counted);
+      });
+    }
+    None => {
+      let _ = stream.shutdown().await;
+      lingering_close(&stream).await;
+    }
   }
 }
 
@@ -96,5 +121,37 @@ struct DropHandover(Arc<ConnectionKill>);
 impl Drop for DropHandover {
   fn drop(&mut self) {
     drop(self.0.take_handover());
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::http::stream::{SlowClient, StreamLimits};
+  use crate::server::state::Limits;
+
+  fn state() -> Arc<ServerState> {
+    ServerState::new(16, Limits {
+      header_read_timeout: Duration::from_secs(1),
+      max_header_size: 8192,
+      max_body: 1024,
+      max_connections: 16,
+      handler_timeout: None,
+      panic_test_hook: false,
+      stream: StreamLimits { high_water: 1024, max_buffer: 4096, policy: SlowClient::Disconnect },
+      heartbeat_ms: 0,
+    })
+  }
+
+  /// close() in the same JS turn as listen(): the phase changes before the accept task
+  /// first runs, and the task must still stop (and drop the listener).
+  #[tokio::test(flavor = "current_thread")]
+  async fn a_close_before_the_accept_task_runs_still_stops_it() {
+    let state = state();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = state.phase.subscribe();
+    state.set_phase(Phase::Draining);
+    let task = tokio::spawn(accept_loop(listener, state.clone(), receiver));
+    tokio::time::timeout(Duration::from_secs(2), task).await.expect("the accept loop stopped").unwrap();
   }
 }

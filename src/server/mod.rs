@@ -4,6 +4,7 @@ pub mod conn_io;
 pub mod detached_stream;
 pub mod handler_deadline;
 pub mod head_deadline;
+pub mod lingering_close;
 pub mod listener;
 pub mod router;
 pub mod runtime;

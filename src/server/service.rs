@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use tokio::sync::oneshot;
 
@@ -40,10 +40,24 @@ pub async fn handle(
   };
   // The connection counts as busy (no head deadline) until this body is dropped.
   resp.body_mut().on_done(done.clone());
+  if head_only {
+    resp.body_mut().end_head_only();
+  }
+  let event_stream = is_event_stream(&resp);
+  if event_stream {
+    // An event stream has no length (a handler's writeHead may still give one, as
+    // Node would ignore for a chunked reply): hyper would hold the body to it and fail
+    // the connection before the head went out.
+    resp.headers_mut().remove(CONTENT_LENGTH);
+    resp.headers_mut().remove(TRANSFER_ENCODING);
+  } else if let Some(len) = declared_length(&resp) {
+    // hyper stops polling a sized body at its last byte: the body must know it ended.
+    resp.body_mut().set_length(len);
+  }
   // A request body nobody has read yet keeps hyper reading, so hyper's connection would
   // never finish and the stream never leave it: such a stream stays in hyper (chunked),
   // where the handler can still read the body later.
-  if !head_only && !body_unread && is_event_stream(&resp) {
+  if !head_only && !body_unread && event_stream {
     // hyper writes the head and lets go of the socket; the stream itself is written
     // by the connection task with no HTTP/1 framing (server/detached_stream.rs).
     done.hand_over(resp.body_mut().hand_over(), version == Version::HTTP_11);
@@ -58,6 +72,14 @@ fn is_event_stream(resp: &Response<ResponseBody>) -> bool {
   resp.status() == StatusCode::OK
     && resp.body().is_stream()
     && resp.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().len() >= SSE.len() && v.as_bytes()[..SSE.len()].eq_ignore_ascii_case(SSE))
+}
+
+/// The Content-Length a handler set on a streamed response.
+fn declared_length(resp: &Response<ResponseBody>) -> Option<u64> {
+  if !resp.body().is_stream() {
+    return None;
+  }
+  resp.headers().get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// The response, and whether the request's body is still there unread (so not finished).
