@@ -29,7 +29,7 @@ export interface ServerOptions {
   slow_client?: 'disconnect' | 'drop';
   /** Keep-alive comment (`:`) interval for idle SSE streams, in ms, written by Rust timers. Default 0 (off). */
   heartbeat_ms?: number;
-  /** Largest request head in bytes (at least 8192); larger gets 431. Default 16384. */
+  /** Largest request head in bytes (taken between 8192 and 8 MiB); larger gets 431. Default 16384. */
   max_header_size?: number;
   /** Open connections allowed; more are closed at once. Default 100000 (the process file limit usually binds first; running out of descriptors backs off without spinning). */
   max_connections?: number;
@@ -333,7 +333,7 @@ export class Response extends EventEmitter {
   readonly aborted: boolean;
   statusCode: number;
   locals: Record<string, unknown>;
-  /** GET requests only: the Server-Sent Events stream (the same object on every access). */
+  /** GET and HEAD requests: the Server-Sent Events stream (the same object on every access). On HEAD, `open()` sends the head alone and ends the response. */
   readonly sse: SSEventStream | undefined;
   /** Sets the status (100-999); throws a RangeError otherwise. */
   status(code: number): this;

@@ -51,6 +51,8 @@ class Channel {
     }
     if (retry !== undefined && (!Number.isInteger(retry) || retry < 0)) throw new RangeError(`retry must be a non-negative integer of ms, got ${retry}`);
     if (typeof data !== 'string' && !Buffer.isBuffer(data)) data = data === undefined ? '' : JSON.stringify(data);
+    // Rust must not read memory another thread may be writing: decode shared bytes here.
+    else if (typeof data !== 'string' && data.buffer instanceof SharedArrayBuffer) data = data.toString('utf8');
     const d = this._native.publish(id === undefined || id === null ? undefined : String(id), event === undefined || event === null ? undefined : String(event), data, retry);
     return d.queued;
   }

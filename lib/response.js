@@ -105,8 +105,8 @@ class Response {
       this.end(body);
       return this;
     }
-    if (body !== undefined && body !== null && typeof body !== 'string' && !Buffer.isBuffer(body)) {
-      if (ArrayBuffer.isView(body)) body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (body !== undefined && body !== null && typeof body !== 'string') {
+      if (ArrayBuffer.isView(body)) body = ownBytes(body);
       else if (typeof body === 'object') return this.json(body);
       else body = String(body);
     }
@@ -380,12 +380,20 @@ class Response {
   }
 }
 
+/**
+ * A Buffer over the view's bytes. Bytes in a SharedArrayBuffer are copied here, in JS:
+ * another thread may write them while Rust reads, which Rust must never do.
+ */
+function ownBytes(view) {
+  if (view.buffer instanceof SharedArrayBuffer) return Buffer.from(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
 function toChunk(chunk, encoding) {
   if (typeof chunk === 'string') {
     return encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(chunk, encoding) : chunk;
   }
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (ArrayBuffer.isView(chunk)) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (ArrayBuffer.isView(chunk)) return ownBytes(chunk);
   return String(chunk);
 }
 

@@ -65,7 +65,7 @@ const FLUSH_AT: usize = 256;
 /// one. A V8 string holds at most 2^29 - 24 characters (~512 MiB) and failing to make
 /// it is fatal to the process, while a JS thread that was blocked may find far more
 /// than that queued (65,536 requests with long targets). One event alone stays far
-/// below it: its text is bounded by the request head (`MAX_HEAD_SIZE`).
+/// below it: its text is bounded by the request head (`max_header_size`, at most half this).
 pub const BATCH_BYTES: usize = 16 << 20;
 
 impl EventQueue {
