@@ -42,6 +42,7 @@ class Response {
     this._sse = undefined;
     this._watching = false;
     this._closed = false;
+    this._finishUnsaid = false;
     this._headWritten = false;
     this.initiated = false;
     this.completed = false;
@@ -169,6 +170,8 @@ class Response {
     this.completed = true;
     const ok = this._server._calls.endStream(this._id, chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
     if (ok) this.emit('finish', this._req, this);
+    // Already over: whole (its Content-Length reached) or cut off; 'close' tells which.
+    else this._finishUnsaid = true;
     // 'close' comes from Rust once the last byte is out (or the client left).
     return this;
   }
@@ -347,7 +350,7 @@ class Response {
     this._watching = true;
     if (this._server._native.watch(this._id)) {
       this._server._live.set(this._id, this);
-    } else if (!this.completed) {
+    } else if (!this.completed || this._finishUnsaid) {
       this.completed = true;
       process.nextTick(() => this._close(true));
     }
@@ -362,6 +365,11 @@ class Response {
       this.aborted = true;
       this.completed = true;
       this.emit('abort', this._req, this);
+    } else if (!this.completed || this._finishUnsaid) {
+      // The response ended whole before end() was called (its Content-Length was
+      // reached, a HEAD reply, the server closing): it finished all the same.
+      this.completed = true;
+      this.emit('finish', this._req, this);
     }
     this.emit('close', this._req, this);
   }

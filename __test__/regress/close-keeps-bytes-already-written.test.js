@@ -6,7 +6,7 @@
 // dropped until it closes (bounded in time).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { serve, rawClient, bodyOf, deferred, sleep } = require('../helpers');
+const { serve, rawClient, request, bodyOf, deferred, sleep, until } = require('../helpers');
 
 test('sse.close() with a pipelined request unread: every event arrives whole, then a clean FIN', async (t) => {
   const ready = deferred();
@@ -61,4 +61,29 @@ test('a 1 MiB reply, then a pipelined POST over the body limit: the reply arrive
   const first = c.data.indexOf('\r\n\r\n') + 4;
   assert.equal(c.data.slice(first, first + big.length), big, 'the 1 MiB reply is whole');
   assert.match(c.data.slice(first + big.length), /^HTTP\/1\.1 413 /, 'the 413 follows it');
+});
+
+/** A client that keeps its side open after the server's FIN (half-open), after one GET. */
+async function halfOpenClient(port) {
+  const socket = require('net').connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  socket.on('error', () => {});
+  let data = '';
+  socket.on('data', (d) => (data += d));
+  await new Promise((r) => socket.on('connect', r));
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  await until(() => data.includes('hi'));
+  return socket;
+}
+
+test('a lingering connection takes no max_connections slot, and close({ timeout: 0 }) does not wait for it', async (t) => {
+  const { server, port } = await serve(t, (s) => s.get('/', (req, res) => res.send('hi')), { max_connections: 2 });
+  const lingering = [await halfOpenClient(port), await halfOpenClient(port)];
+  t.after(() => lingering.forEach((s) => s.destroy()));
+  await until(() => server.connections === 0);
+  assert.equal(server.connections, 0, 'closing connections are not counted as open');
+  const third = await request(port, { path: '/' });
+  assert.equal(third.body, 'hi', 'a new client is served while two connections linger');
+  const started = Date.now();
+  await server.close({ timeout: 0 });
+  assert.ok(Date.now() - started < 1000, `close({ timeout: 0 }) took ${Date.now() - started} ms`);
 });

@@ -5,7 +5,7 @@
 // ends normally ('close' without 'abort').
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { serve, rawGet, bodyOf, deferred, once } = require('../helpers');
+const { serve, rawGet, request, bodyOf, deferred, once } = require('../helpers');
 
 test("writeHead with Content-Length on an event stream: the length is dropped and events flow", async (t) => {
   const ready = deferred();
@@ -58,4 +58,43 @@ test("a sized stream that is delivered in full closes normally, not as aborted",
   assert.match(c.data, /\r\ncontent-length: 10\r\n/i);
   assert.ok(c.data.endsWith('\r\n\r\nhelloworld'));
   assert.deepEqual(events, ['finish', 'close']);
+});
+
+test("a file piped into a response with its Content-Length: 'finish' then 'close', as on Node", async (t) => {
+  const fs = require('fs');
+  const os = require('os');
+  const path = require('path');
+  const file = path.join(os.tmpdir(), `hyper-sse-cl-${process.pid}.bin`);
+  fs.writeFileSync(file, Buffer.alloc(1_000_000, 'f'));
+  t.after(() => fs.rmSync(file, { force: true }));
+  const events = [];
+  const closed = deferred();
+  const { port } = await serve(t, (s) =>
+    s.get('/file', (req, res) => {
+      for (const e of ['finish', 'abort', 'close']) res.on(e, () => (events.push(e), e === 'close' && closed.resolve()));
+      res.setHeader('Content-Length', String(fs.statSync(file).size));
+      fs.createReadStream(file).pipe(res);
+    }),
+  );
+  const res = await request(port, { path: '/file' });
+  assert.equal(res.body.length, 1_000_000);
+  await closed.promise;
+  assert.deepEqual(events, ['finish', 'close']);
+});
+
+test('a sized stream ended short of its length is reported as aborted: the client did not get it all', async (t) => {
+  const events = [];
+  const closed = deferred();
+  const { port } = await serve(t, (s) =>
+    s.get('/short', (req, res) => {
+      for (const e of ['abort', 'close']) res.on(e, () => (events.push(e), e === 'close' && closed.resolve()));
+      res.writeHead(200, { 'Content-Length': '100' });
+      res.write('only five');
+      setTimeout(() => res.end(), 20);
+    }),
+  );
+  const c = rawGet(port, '/short');
+  t.after(() => c.socket.destroy());
+  await closed.promise;
+  assert.deepEqual(events, ['abort', 'close']);
 });

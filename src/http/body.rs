@@ -151,8 +151,12 @@ impl Body for ResponseBody {
         Poll::Ready(Some(Ok(Frame::data(bytes))))
       }
       Poll::Ready(Take::End) => {
-        if let Some(g) = this.guard.as_mut() {
-          g.finished = true;
+        // Ended short of a declared length, the reply is cut (hyper ends the
+        // connection): the client did not get it all.
+        if length_left.is_none_or(|left| left == 0) {
+          if let Some(g) = this.guard.as_mut() {
+            g.finished = true;
+          }
         }
         Poll::Ready(None)
       }

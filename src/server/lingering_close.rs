@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::io::ErrorKind;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -15,9 +15,10 @@ use tokio::net::TcpStream;
 /// Longest wait for the client to close its side.
 pub const LINGER: Duration = Duration::from_secs(2);
 
-/// Reads (and drops) client bytes until the client closes or LINGER passes. The
-/// caller has shut the write side down already.
-pub async fn lingering_close(stream: &TcpStream) {
+/// Reads (and drops) client bytes until the client closes, LINGER passes, or
+/// `cut_short` (given the task's waker, to wake it when that changes) says to stop (the
+/// server closing by force). The caller has shut the write side down already.
+pub async fn lingering_close(stream: &TcpStream, mut cut_short: impl FnMut(&Waker) -> bool) {
   // Most clients have closed already (a keep-alive connection ended by its client):
   // one read tells, with no timer.
   if drained(stream) {
@@ -25,7 +26,7 @@ pub async fn lingering_close(stream: &TcpStream) {
   }
   let mut deadline = Box::pin(tokio::time::sleep(LINGER));
   std::future::poll_fn(|cx| {
-    if deadline.as_mut().poll(cx).is_ready() {
+    if cut_short(cx.waker()) || deadline.as_mut().poll(cx).is_ready() {
       return Poll::Ready(());
     }
     match stream.poll_read_ready(cx) {
@@ -78,7 +79,7 @@ mod tests {
     });
     server.write_all(&reply).await.unwrap();
     server.shutdown().await.unwrap();
-    lingering_close(&server).await;
+    lingering_close(&server, |_| false).await;
     drop(server);
     let (len, clean) = reading.await.unwrap();
     assert!(clean, "the client saw a FIN, not a reset");

@@ -19,7 +19,7 @@ use super::conn_io::ConnIo;
 use super::lingering_close::lingering_close;
 use super::detached_stream::StreamWriter;
 use super::service::handle;
-use super::state::{Phase, ServerState};
+use super::state::{ConnectionCount, Phase, ServerState};
 use crate::http::stream::ConnectionKill;
 
 /// Accepts until the phase leaves Running. `phase` is subscribed by the caller before
@@ -100,20 +100,27 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
     // own, and hyper's connection (with its buffers) is freed here.
     Some(body) => {
       tokio::spawn(async move {
-        let writer = StreamWriter::new(stream, body, kill, state.clone());
+        let writer = StreamWriter::new(stream, body, kill.clone(), state.clone());
         // The writer (with the stream's body: JS hears `close` now) is gone before the
-        // connection lingers; it still counts as open until the socket is closed.
+        // connection lingers.
         if let Some(socket) = writer.await {
-          lingering_close(&socket).await;
+          linger(&socket, counted, &kill, &state).await;
         }
-        drop(counted);
       });
     }
     None => {
       let _ = stream.shutdown().await;
-      lingering_close(&stream).await;
+      linger(&stream, counted, &kill, &state).await;
     }
   }
+}
+
+/// The staged close (server/lingering_close.rs). A lingering socket no longer counts
+/// as an open connection (`max_connections`, stats), but a graceful `close()` still
+/// waits for it, and the Force phase ends it at once.
+async fn linger(stream: &TcpStream, mut counted: ConnectionCount, kill: &ConnectionKill, state: &ServerState) {
+  counted.lingering();
+  lingering_close(stream, |waker| kill.poll_killed(waker) || state.phase_now() == Phase::Force).await;
 }
 
 struct DropHandover(Arc<ConnectionKill>);

@@ -61,6 +61,9 @@ pub struct ServerState {
   phase_now: AtomicU8,
   next_id: AtomicU64,
   connections: AtomicUsize,
+  /// Connections closing in stages (server/lingering_close.rs): no longer open, not
+  /// yet closed.
+  lingering: AtomicUsize,
   /// Every open connection's kill switch, to wake them all when the phase changes.
   live: Mutex<HashMap<u64, Arc<ConnectionKill>, BuildHasherDefault<IdHasher>>>,
   next_connection: AtomicU64,
@@ -82,6 +85,7 @@ impl ServerState {
       phase_now: AtomicU8::new(Phase::Running as u8),
       next_id: AtomicU64::new(1),
       connections: AtomicUsize::new(0),
+      lingering: AtomicUsize::new(0),
       live: Mutex::new(HashMap::default()),
       next_connection: AtomicU64::new(0),
       connections_gone: Notify::new(),
@@ -127,19 +131,25 @@ impl ServerState {
     self.connections.fetch_add(1, Ordering::AcqRel);
     let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
     self.live.lock().insert(id, kill);
-    ConnectionCount(self.clone(), id)
+    ConnectionCount { state: self.clone(), id, lingering: false }
   }
 
   pub fn open_connections(&self) -> usize {
     self.connections.load(Ordering::Acquire)
   }
 
-  /// Waits until no connection is open, or `limit` passes; true if none is left.
+  /// No connection open or closing.
+  fn all_closed(&self) -> bool {
+    self.open_connections() == 0 && self.lingering.load(Ordering::Acquire) == 0
+  }
+
+  /// Waits until no connection is open (or closing), or `limit` passes; true if none
+  /// is left.
   pub async fn connections_closed(&self, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
       let gone = self.connections_gone.notified();
-      if self.open_connections() == 0 {
+      if self.all_closed() {
         return true;
       }
       // Streams a handler opened after close() began are ended on the next pass.
@@ -150,19 +160,37 @@ impl ServerState {
         _ = tokio::time::sleep_until(tick.min(deadline)) => {}
       }
       if tokio::time::Instant::now() >= deadline {
-        return self.open_connections() == 0;
+        return self.all_closed();
       }
     }
   }
 }
 
-pub struct ConnectionCount(Arc<ServerState>, u64);
+pub struct ConnectionCount {
+  state: Arc<ServerState>,
+  id: u64,
+  lingering: bool,
+}
+
+impl ConnectionCount {
+  /// The connection is closing in stages: counted apart from open ones from now on.
+  pub fn lingering(&mut self) {
+    if !self.lingering {
+      self.lingering = true;
+      self.state.lingering.fetch_add(1, Ordering::AcqRel);
+      self.state.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+  }
+}
 
 impl Drop for ConnectionCount {
   fn drop(&mut self) {
-    self.0.live.lock().remove(&self.1);
-    if self.0.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
-      self.0.connections_gone.notify_waiters();
+    let s = &self.state;
+    s.live.lock().remove(&self.id);
+    let counter = if self.lingering { &s.lingering } else { &s.connections };
+    counter.fetch_sub(1, Ordering::AcqRel);
+    if s.all_closed() {
+      s.connections_gone.notify_waiters();
     }
   }
 }
