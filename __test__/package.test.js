@@ -44,6 +44,26 @@ function pack(dir, dest) {
   return { file: path.join(dest, info.filename), files: info.files.map((f) => f.path) };
 }
 
+/**
+ * The root package's runtime dependencies, and theirs, packed from node_modules into
+ * `dest`, so the scratch install stays offline. Returns the tarball paths.
+ */
+function packDependencies(rootPkg, dest) {
+  const seen = new Set();
+  const files = [];
+  const visit = (deps) => {
+    for (const name of Object.keys(deps || {})) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const dir = path.join(ROOT, 'node_modules', name);
+      files.push(pack(dir, dest).file);
+      visit(JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).dependencies);
+    }
+  };
+  visit(rootPkg.dependencies);
+  return files;
+}
+
 /** Every file under `dir`, relative paths. */
 function listFiles(dir) {
   return fs.readdirSync(dir, { recursive: true }).filter((p) => fs.statSync(path.join(dir, p)).isFile());
@@ -160,7 +180,8 @@ test(
     const app = path.join(tmp, 'app');
     fs.mkdirSync(app);
     npm(app, ['init', '-y']);
-    npm(app, ['install', '--no-audit', '--no-fund', '--offline', '--cache', path.join(tmp, 'npm-cache'), rootTgz.file, platformTgz.file]);
+    const deps = packDependencies(rootPkg, tarballs);
+    npm(app, ['install', '--no-audit', '--no-fund', '--offline', '--cache', path.join(tmp, 'npm-cache'), ...deps, rootTgz.file, platformTgz.file]);
     const installedRoot = path.join(app, 'node_modules', rootPkg.name);
     const installedPlatform = path.join(app, 'node_modules', platformPkg.name);
     assert.deepEqual(listFiles(installedRoot).filter((f) => f.endsWith('.node')), [], 'node_modules/hyper-sse must not hold a .node file');

@@ -380,8 +380,7 @@ test('an async middleware that rejects goes to the error handler', async (t) => 
 
 test('route-level middlewares: get(path, mw1, mw2, handler) run in order', async (t) => {
   const mw = (name) => (req, res, next) => {
-    req.locals = req.locals || { order: [] };
-    req.locals.order.push(name);
+    (req.locals.order ??= []).push(name);
     next();
   };
   const { port } = await serve(t, (s) => {

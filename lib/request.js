@@ -3,6 +3,8 @@
 // then cached (most handlers never look at most of them).
 
 const querystring = require('querystring');
+const cookie = require('cookie');
+const signature = require('cookie-signature');
 const { httpError } = require('./errors');
 
 const NO_PARAMS = Object.freeze({});
@@ -23,10 +25,53 @@ class Request {
     this._body = undefined;
     this._socket = undefined;
     this.res = undefined;
-    this.locals = undefined;
+    this._locals = undefined;
+    this._cookies = undefined;
     /** Set by body parsers such as `hyper.json()`. */
     this.body = undefined;
     this.baseUrl = '';
+  }
+
+  /** HyperExpress: per-request data for later middleware and handlers (made on first use). */
+  get locals() {
+    return (this._locals ??= {});
+  }
+  set locals(value) {
+    this._locals = value;
+  }
+
+  /** The application: the `hyper()` app, or the Server (with its `locals`). */
+  get app() {
+    return this._server._mountTarget || this._server;
+  }
+
+  /** HyperExpress: the request's cookies, parsed from its Cookie header. */
+  get cookies() {
+    if (this._cookies === undefined) {
+      const header = this.get('cookie');
+      this._cookies = header ? cookie.parse(header) : {};
+    }
+    return this._cookies;
+  }
+  set cookies(value) {
+    // cookie-parser assigns its own parse.
+    this._cookies = value;
+  }
+
+  /** HyperExpress: `value` signed with `secret` (cookie-signature, as Express signs cookies). */
+  sign(value, secret) {
+    return signature.sign(value, secret);
+  }
+
+  /** HyperExpress: the value inside `signed` if its signature holds for `secret`, else undefined. */
+  unsign(signed, secret) {
+    const value = signature.unsign(signed, secret);
+    return value === false ? undefined : value;
+  }
+
+  /** HyperExpress: the address a PROXY protocol header gave; none here, so ''. */
+  get proxy_ip() {
+    return '';
   }
 
   /** Express: the URL as received. */

@@ -7,6 +7,8 @@
 // first gives 'abort' then 'close'. Each fires at most once.
 
 const EventEmitter = require('events');
+const cookie = require('cookie');
+const signature = require('cookie-signature');
 const { checkHeader, checkStatus } = require('./errors');
 const { SSEventStream } = require('./sse');
 
@@ -48,6 +50,80 @@ class Response {
     this.completed = false;
     this.aborted = false;
     this._locals = undefined;
+    this._cookies = undefined;
+  }
+
+  /** The application: the `hyper()` app, or the Server (with its `locals`). */
+  get app() {
+    return this._req.app;
+  }
+
+  /**
+   * HyperExpress: `cookie(name, value, [expiry ms], [options], [sign = true])` sets one
+   * Set-Cookie per name (the last call wins; `null` deletes it); with `options.secret`
+   * the value is signed. Default options: `{ secure: true, sameSite: 'none', path: '/' }`.
+   * Express (on a `hyper()` app, or with options as the third argument):
+   * `cookie(name, value, [{ maxAge ms, signed, ... }])` appends one, `path` defaulting
+   * to '/', objects as `j:` JSON, `signed` with `req.secret` (cookie-parser's).
+   */
+  cookie(name, value, expiry, options, sign_cookie = true) {
+    if (this._server._expressDefaults || (expiry !== null && typeof expiry === 'object')) return this._expressCookie(name, value, expiry);
+    if (name && value === null) return this.cookie(name, '', null, { maxAge: 0 });
+    options = options ? { ...options } : { secure: true, sameSite: 'none', path: '/' };
+    if (typeof expiry === 'number') {
+      options.expires = options.expires || new Date(Date.now() + expiry);
+      options.maxAge = options.maxAge || Math.round(expiry / 1000);
+    }
+    if (sign_cookie && typeof options.secret === 'string') {
+      // Not URL-encoded: the signature's structure must survive.
+      options.encode = String;
+      value = signature.sign(String(value), options.secret);
+    }
+    delete options.secret;
+    (this._cookies ??= new Map()).set(name, cookie.serialize(name, String(value), options));
+    return this;
+  }
+
+  _expressCookie(name, value, options) {
+    const opts = { ...options };
+    const secret = this._req.secret;
+    if (opts.signed && !secret) throw new Error('cookieParser("secret") required for signed cookies');
+    let val = typeof value === 'object' && value !== null ? 'j:' + JSON.stringify(value) : String(value);
+    if (opts.signed) val = 's:' + signature.sign(val, secret);
+    delete opts.signed;
+    if (opts.maxAge != null) {
+      const maxAge = opts.maxAge - 0;
+      if (!Number.isNaN(maxAge)) {
+        opts.expires = new Date(Date.now() + maxAge);
+        opts.maxAge = Math.floor(maxAge / 1000);
+      }
+    }
+    if (opts.path == null) opts.path = '/';
+    return this.header('set-cookie', cookie.serialize(name, val, opts));
+  }
+
+  /** Express: deletes a cookie (an expired Set-Cookie for it). */
+  clearCookie(name, options) {
+    const opts = { path: '/', ...options, expires: new Date(1) };
+    delete opts.maxAge;
+    return this.header('set-cookie', cookie.serialize(name, '', opts));
+  }
+
+  /** Adds `name` to the Vary header. */
+  vary(name) {
+    const current = this.getHeader('vary');
+    const list = current === undefined ? [] : String(current).split(/\s*,\s*/);
+    for (const n of Array.isArray(name) ? name : [name]) if (!list.some((v) => v.toLowerCase() === String(n).toLowerCase())) list.push(String(n));
+    return this.header('vary', list.join(', '), true);
+  }
+
+  /**
+   * HyperExpress: hands `error` to the server's error handler (a value that is not an
+   * Error arrives as `ERR_CAUGHT_NON_ERROR_TYPE: <value>`).
+   */
+  throw(error) {
+    this._server._handleError(this._req, this, error);
+    return this;
   }
 
   /** Express: per-response data for views and later handlers (made on first use). */
@@ -326,6 +402,10 @@ class Response {
 
   _prepare() {
     if (this.listenerCount('prepare') > 0) this.emit('prepare', this._req, this);
+    if (this._cookies !== undefined) {
+      for (const line of this._cookies.values()) this._headers.push('set-cookie', line);
+      this._cookies = undefined;
+    }
   }
 
   /** Sends the head with a streaming body (`sse` adds the event-stream headers). */
@@ -350,7 +430,7 @@ class Response {
     this._watching = true;
     if (this._server._native.watch(this._id)) {
       this._server._live.set(this._id, this);
-    } else if (!this.completed || this._finishUnsaid) {
+    } else if (!this.completed) {
       this.completed = true;
       process.nextTick(() => this._close(true));
     }

@@ -43,6 +43,8 @@ class Router {
 
   _route(method, pattern, args) {
     if (typeof pattern !== 'string') throw new TypeError('A route pattern must be a string starting with "/"');
+    // HyperExpress takes '*' (and '*rest') as '/*'.
+    if (pattern[0] === '*') pattern = '/' + pattern;
     const middlewares = [];
     let options = {};
     for (const a of args.flat()) {

@@ -22,6 +22,9 @@ const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CO
 const METHOD_OTHER = 16;
 
 const NO_NAMES = [];
+// HyperExpress's text (and spelling), which error handlers may match on.
+const DOUBLE_NEXT =
+  'ERR_DOUBLE_MIDDLEWARE_EXEUCTION_DETECTED: Please ensure you are not calling the next() iterator inside of an ASYNC middleware. You must only call next() ONCE per middleware inside of SYNCHRONOUS middlewares only!';
 // See _holdWrites: measured with bench/sse-load (1000 clients, 10 ms tick), 32 gave the
 // lowest p99 at no visible CPU cost; holding the whole loop gave ~0.5-1 ms more at p99.
 const WRITES_PER_WAKE = 32;
@@ -47,7 +50,15 @@ class Server extends Router {
     this._options = options;
     this._maxBody = options.max_body_length ?? DEFAULT_MAX_BODY;
     this._routes = [];
+    // Every use() at any router depth, in registration order: { id, path, fn }.
     this._middlewares = [];
+    // Registration order shared by middlewares and routes: a route's own middlewares
+    // run between the global ones registered before and after it (as in HyperExpress).
+    this._nextOrder = 0;
+    /** HyperExpress: routes by method ('any', 'get', 'post', 'del', ...) then pattern. */
+    this.routes = { any: {}, get: {}, post: {}, put: {}, del: {}, head: {}, options: {}, patch: {}, trace: {}, connect: {} };
+    /** HyperExpress / Express: application-wide values (`req.app.locals`). */
+    this.locals = {};
     this._live = new Map();
     this._bodies = new Map();
     this._errorHandler = null;
@@ -79,7 +90,7 @@ class Server extends Router {
       this._native.releaseWakes();
     };
     this._channels = new Map();
-    this._subscribe((record) => this._apply(record, '/', []));
+    this._subscribe((record) => this._apply(record, '/'));
   }
 
   /** The bound port once listening. */
@@ -170,31 +181,44 @@ class Server extends Router {
     return this._closing;
   }
 
+  /**
+   * HyperExpress's graceful shutdown: stops accepting (requests arriving meanwhile are
+   * refused), lets requests in flight finish, ends open streams, then resolves true;
+   * false if the server was not listening.
+   */
+  shutdown() {
+    if (this._port === undefined) return Promise.resolve(false);
+    return this.close().then(() => true);
+  }
+
   // -- registration ----------------------------------------------------------
 
-  _apply(record, prefix, inherited) {
+  _apply(record, prefix) {
     if (record.kind === 'route') {
       const id = this._routes.length;
       const pattern = joinPath(prefix, record.pattern);
       const paramNames = this._native.addRoute(record.method, pattern, id);
-      this._routes.push({
+      const route = {
+        order: this._nextOrder++,
+        method: record.method,
+        pattern,
         handler: record.handler,
-        middlewares: inherited.concat(record.middlewares),
+        options: record.options,
+        middlewares: record.middlewares,
         paramNames: paramNames.length ? paramNames : NO_NAMES,
-      });
+      };
+      this._routes.push(route);
+      const key = record.method === 'DELETE' ? 'del' : record.method.toLowerCase();
+      (this.routes[key] ??= {})[pattern] = route;
     } else if (record.kind === 'use') {
-      const path = joinPath(prefix, record.path);
-      if (prefix === '/' && inherited.length === 0) {
-        this._middlewares.push({ path, fn: record.fn });
-        this._native.setDispatchUnmatched(true);
-      } else {
-        // A router's own middleware applies to that router's routes only.
-        inherited.push(wrapPath(path, record.fn));
-      }
+      // As in HyperExpress, a use() in a router at any depth is a server-wide
+      // middleware on the joined path: it runs for every request under that path,
+      // routed or not (catch-all, not found).
+      this._middlewares.push({ order: this._nextOrder++, path: joinPath(prefix, record.path), fn: record.fn });
+      this._native.setDispatchUnmatched(true);
     } else if (record.kind === 'mount') {
       const at = joinPath(prefix, record.path);
-      const own = prefix === '/' && inherited.length === 0 ? [] : inherited.slice();
-      record.router._subscribe((r) => this._apply(r, at, own));
+      record.router._subscribe((r) => this._apply(r, at));
     }
   }
 
@@ -300,11 +324,28 @@ class Server extends Router {
     const req = new Request(this, id, method, url, route ? route.paramNames : NO_NAMES, params);
     const res = new Response(this, id, req);
     req.res = res;
-    const global = this._middlewares.length ? this._middlewares.filter((m) => underPath(m.path, req.path)).map((m) => m.fn) : NO_NAMES;
     const handler = route ? route.handler : this._notFoundHandler || defaultNotFound;
-    const chain = route && route.middlewares.length ? global.concat(route.middlewares) : global;
+    const chain = this._middlewares.length ? this._chainFor(route, req.path) : route ? route.middlewares : NO_NAMES;
     if (chain.length === 0) this._invoke(handler, req, res);
     else this._runChain(chain, handler, req, res);
+  }
+
+  /**
+   * The middlewares for a request: the global ones under its path, with the route's
+   * own in registration order among them.
+   */
+  _chainFor(route, path) {
+    const chain = [];
+    let own = route && route.middlewares.length ? route.middlewares : undefined;
+    for (const m of this._middlewares) {
+      if (own !== undefined && m.order > route.order) {
+        for (const fn of own) chain.push(fn);
+        own = undefined;
+      }
+      if (underPath(m.path, path)) chain.push(m.fn);
+    }
+    if (own !== undefined) for (const fn of own) chain.push(fn);
+    return chain;
   }
 
   _invoke(handler, req, res) {
@@ -326,16 +367,18 @@ class Server extends Router {
       const mw = chain[i++];
       let called = false;
       const once = (e) => {
-        if (called) return;
+        // As in HyperExpress: a middleware goes on once. An async one that calls next()
+        // and also resolves would run the rest of the chain twice: an error instead.
+        if (called) return this._handleError(req, res, new Error(DOUBLE_NEXT));
         called = true;
         next(e);
       };
       try {
         const out = mw(req, res, once);
         if (out && typeof out.then === 'function') {
-          // An async middleware continues the chain when it resolves (once, even if it
-          // also called next); resolving to an Error or rejecting goes to the error handler.
-          out.then(once, (e) => this._handleError(req, res, e || new Error('middleware rejected')));
+          // An async middleware continues the chain when it resolves; resolving to an
+          // Error or rejecting goes to the error handler.
+          out.then(once, (e) => this._handleError(req, res, e));
         }
       } catch (e) {
         this._handleError(req, res, e);
@@ -345,7 +388,8 @@ class Server extends Router {
   }
 
   _handleError(req, res, err) {
-    if (!(err instanceof Error)) err = new Error(String(err));
+    // HyperExpress's wording, which error handlers match on.
+    if (!(err instanceof Error)) err = new Error(`ERR_CAUGHT_NON_ERROR_TYPE: ${err}`);
     if (res.completed) return;
     if (this._errorHandler) {
       try {
@@ -353,7 +397,7 @@ class Server extends Router {
         if (out && typeof out.then === 'function') out.then(undefined, (e) => defaultError(req, res, e));
         return;
       } catch (e) {
-        err = e instanceof Error ? e : new Error(String(e));
+        err = e instanceof Error ? e : new Error(`ERR_CAUGHT_NON_ERROR_TYPE: ${e}`);
       }
     }
     defaultError(req, res, err);
@@ -411,13 +455,6 @@ function toNativeEvent(e) {
   if (typeof e !== 'object') e = { data: e };
   const data = typeof e.data === 'string' ? e.data : Buffer.isBuffer(e.data) ? e.data.toString('utf8') : e.data === undefined ? '' : JSON.stringify(e.data);
   return { id: e.id === undefined || e.id === null ? undefined : String(e.id), event: e.event === undefined || e.event === null ? undefined : String(e.event), data, retry: e.retry };
-}
-
-function wrapPath(path, fn) {
-  if (path === '/' || path === '') return fn;
-  const wrapped = (req, res, next) => (underPath(path, req.path) ? fn(req, res, next) : next());
-  Object.defineProperty(wrapped, 'length', { value: 3 });
-  return wrapped;
 }
 
 function defaultNotFound(req, res) {
