@@ -240,6 +240,8 @@ for (const [name, [headers, body]] of Object.entries(UNREAD_BODIES)) {
         res.write('data: first\n\n');
         opened.resolve(res);
       }),
+      // Above the 300 KB body: a declared length over the limit never reaches the handler.
+      { max_body_length: 1_000_000 },
     );
     const c = rawClient(port).send(`POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}\r\n${body}`);
     const res = await opened.promise;
@@ -307,9 +309,11 @@ test('a body larger than max_body_length under an open stream: the read gets a 4
       }),
     { max_body_length: 1000 },
   );
-  const c = rawClient(port).send('POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n');
+  // Chunked: a declared length over the limit would be refused before the handler runs.
+  const c = rawClient(port).send('POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n');
+  t.after(() => c.socket.destroy());
   await c.waitFor('opened');
-  c.send('z'.repeat(5000));
+  c.send('1388\r\n' + 'z'.repeat(5000) + '\r\n0\r\n\r\n');
   await c.waitForEnd();
   assert.match(c.data, /\r\ntransfer-encoding: chunked\r\n/, 'the body was unread when the stream opened');
   assert.match(bodyOf(c.data), /data: opened\n\ndata: failed 413\n\n/);

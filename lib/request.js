@@ -3,6 +3,7 @@
 // then cached (most handlers never look at most of them).
 
 const querystring = require('querystring');
+const { Readable } = require('stream');
 const cookie = require('cookie');
 const signature = require('cookie-signature');
 const { httpError } = require('./errors');
@@ -27,6 +28,8 @@ class Request {
     this.res = undefined;
     this._locals = undefined;
     this._cookies = undefined;
+    this._route = undefined;
+    this._streaming = undefined;
     /** Set by body parsers such as `hyper.json()`. */
     this.body = undefined;
     this.baseUrl = '';
@@ -192,10 +195,79 @@ class Request {
     return this._ip;
   }
 
-  /** The whole body as a Buffer, read in Rust up to the server's `max_body_length`. */
+  /** The body limit: the route's `max_body_length` option, else the server's. */
+  get _maxBody() {
+    const options = this._route && this._route.options;
+    return (options && options.max_body_length) ?? this._server._maxBody;
+  }
+
+  /** The whole body as a Buffer, read in Rust up to `max_body_length`. */
   buffer() {
-    if (this._body === undefined) this._body = this._server._readBody(this._id);
+    if (this._body === undefined) this._body = this._server._readBody(this._id, this._maxBody, this.res);
     return this._body;
+  }
+
+  // -- the body as a stream.Readable ------------------------------------------
+  // Made a Readable on first use (the state is set up then: most requests never
+  // stream their body). Chunks come from Rust as they arrive; while this stream's
+  // buffer is full, Rust stops reading the body, so the client's sends stall.
+
+  /** Readable: asks Rust for the body at first, and to go on after a pause. */
+  _read() {
+    if (this._streaming === undefined) return this._startBodyStream();
+    if (this._streaming === 'paused') {
+      this._streaming = 'flowing';
+      this._server._native.pauseBody(this._id, false);
+    }
+  }
+
+  _startBodyStream() {
+    const server = this._server;
+    if (this._body !== undefined) {
+      // Read whole already (req.buffer()): stream that.
+      this._streaming = 'whole';
+      this._body.then((b) => (b.length && this.push(b), this.push(null)), (e) => this._onBodyError(e));
+      return;
+    }
+    const mode = server._native.streamBody(this._id, this._maxBody);
+    if (mode === 1) {
+      this._streaming = 'flowing';
+      server._bodyStreams.set(this._id, this);
+    } else if (mode === 2) {
+      this._streaming = 'whole';
+      this.buffer().then((b) => (b.length && this.push(b), this.push(null)), (e) => this._onBodyError(e));
+    } else {
+      this._streaming = 'ended';
+      this.push(null);
+    }
+  }
+
+  /** A chunk from Rust (null: the end). */
+  _onChunk(chunk) {
+    if (chunk === null) {
+      this._streaming = 'ended';
+      this.complete = true;
+      this.push(null);
+    } else if (!this.push(chunk) && this._streaming === 'flowing') {
+      this._streaming = 'paused';
+      this._server._native.pauseBody(this._id, true);
+    }
+  }
+
+  /** The client left (or the exchange ended) before the body was all read. */
+  _onBodyAborted() {
+    this._streaming = 'ended';
+    this.aborted = true;
+    const err = new Error('aborted');
+    err.code = 'ECONNRESET';
+    // As Node's IncomingMessage: an error only for whoever listens for one.
+    this.destroy(this.listenerCount('error') > 0 ? err : undefined);
+  }
+
+  _onBodyError(err) {
+    this._streaming = 'ended';
+    if (err.status === 413) this._server._tooLarge(this.res);
+    this.destroy(this.listenerCount('error') > 0 ? err : undefined);
   }
 
   async text() {
@@ -221,16 +293,47 @@ class Request {
     return querystring.parse(await this.text());
   }
 
-  /** Express-style: `req.on('close')` follows the response's close. */
+  /**
+   * Express-style: `req.on('close')` (and 'aborted') follow the response's close
+   * (abort); other events are the body stream's ('data', 'end', 'error', ...).
+   */
   on(event, listener) {
-    if (this.res) this.res.on(event === 'aborted' ? 'abort' : event, listener);
-    return this;
+    if (event === 'close' || event === 'aborted') {
+      if (this.res) this.res.on(event === 'aborted' ? 'abort' : event, listener);
+      return this;
+    }
+    return Readable.prototype.on.call(this, event, listener);
+  }
+  addListener(event, listener) {
+    return this.on(event, listener);
   }
   once(event, listener) {
-    if (this.res) this.res.once(event === 'aborted' ? 'abort' : event, listener);
-    return this;
+    if (event === 'close' || event === 'aborted') {
+      if (this.res) this.res.once(event === 'aborted' ? 'abort' : event, listener);
+      return this;
+    }
+    return Readable.prototype.once.call(this, event, listener);
   }
 }
+
+// A Request is a stream.Readable (instanceof, pipe, for await), set up lazily: the
+// Readable state is made the first time a stream method reads it.
+Object.setPrototypeOf(Request.prototype, Readable.prototype);
+Object.defineProperty(Request.prototype, '_readableState', {
+  configurable: true,
+  get() {
+    // The Readable constructor assigns this._readableState (the setter below makes it
+    // an own property) and sets up the EventEmitter side, keeping listeners added so far.
+    Readable.call(this, READABLE_OPTIONS);
+    return this._readableState;
+  },
+  set(value) {
+    Object.defineProperty(this, '_readableState', { value, writable: true, configurable: true, enumerable: false });
+  },
+});
+// As Node's IncomingMessage: no automatic destroy (and 'close') at the end: a request's
+// 'close' is its response's.
+const READABLE_OPTIONS = { highWaterMark: 64 * 1024, autoDestroy: false, emitClose: false };
 
 class SocketInfo {
   constructor(req) {

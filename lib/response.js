@@ -51,6 +51,8 @@ class Response {
     this.aborted = false;
     this._locals = undefined;
     this._cookies = undefined;
+    this._afterDrain = undefined;
+    this._drainWatched = false;
   }
 
   /** The application: the `hyper()` app, or the Server (with its `locals`). */
@@ -234,9 +236,34 @@ class Response {
     if (this.completed) return false;
     if (!this.initiated && !this._startStream(false)) return false;
     this._server._holdWrites();
+    // true: queued below the high-water mark; false: queued, wait for 'drain';
+    // undefined: the client is gone.
     const ok = chunk === undefined || chunk === null ? true : this._server._calls.write(this._id, toChunk(chunk, encoding));
-    if (typeof callback === 'function') process.nextTick(callback, ok ? undefined : new Error('client disconnected'));
-    return ok;
+    if (typeof callback === 'function') {
+      if (ok === undefined) process.nextTick(callback, new Error('client disconnected'));
+      else if (ok) process.nextTick(callback);
+      // Backpressure is not an error: the callback runs once the backlog drains.
+      else (this._afterDrain ??= []).push(callback);
+    }
+    if (ok === false && this._afterDrain !== undefined && !this._drainWatched) this._watchDrain();
+    return ok === true;
+  }
+
+  /** Runs write callbacks held for a drain once it comes (or the response closes). */
+  _watchDrain() {
+    this._drainWatched = true;
+    const run = (err) => {
+      this._drainWatched = false;
+      this.removeListener('drain', onDrain);
+      this.removeListener('close', onClose);
+      const callbacks = this._afterDrain;
+      this._afterDrain = undefined;
+      for (const cb of callbacks) cb(err);
+    };
+    const onDrain = () => run();
+    const onClose = () => run(this.aborted ? new Error('client disconnected') : undefined);
+    this.on('drain', onDrain);
+    this.on('close', onClose);
   }
 
   /** Ends the response, after `chunk` if given. */

@@ -16,6 +16,11 @@ const EV_CLOSE = 1;
 const EV_BODY = 2;
 const EV_CLOSED = 3;
 const EV_DRAIN = 4;
+const EV_CHUNK = 5;
+// A streamed body's chunk record: a buffer index, or one of these (src/bridge/events.rs).
+const CHUNK_END = -1;
+const CHUNK_ABORTED = -2;
+const CHUNK_ERROR = -3;
 const UNMATCHED = 0xffffffff;
 // Method numbers shared with METHODS in src/bridge/events.rs.
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE'];
@@ -61,6 +66,8 @@ class Server extends Router {
     this.locals = {};
     this._live = new Map();
     this._bodies = new Map();
+    // Requests whose body streams to JS, by id.
+    this._bodyStreams = new Map();
     this._errorHandler = null;
     this._notFoundHandler = null;
     this._port = undefined;
@@ -197,7 +204,10 @@ class Server extends Router {
     if (record.kind === 'route') {
       const id = this._routes.length;
       const pattern = joinPath(prefix, record.pattern);
-      const paramNames = this._native.addRoute(record.method, pattern, id);
+      // HyperExpress answers 413 itself, before the handler, for a declared body over
+      // the route's (or the server's) max_body_length; Express leaves it to the parsers.
+      const maxBody = this._expressDefaults ? undefined : (record.options && record.options.max_body_length) ?? this._maxBody;
+      const paramNames = this._native.addRoute(record.method, pattern, id, maxBody);
       const route = {
         order: this._nextOrder++,
         method: record.method,
@@ -307,6 +317,20 @@ class Server extends Router {
             if (res !== undefined) res.emit('drain');
             break;
           }
+          case EV_CHUNK: {
+            const what = nums[i + 2];
+            const message = what === CHUNK_ERROR ? text.slice(at, (at += nums[i + 4])) : undefined;
+            const req = this._bodyStreams.get(id);
+            if (req === undefined) break;
+            if (what >= 0) req._onChunk(buffers[what]);
+            else {
+              this._bodyStreams.delete(id);
+              if (what === CHUNK_END) req._onChunk(null);
+              else if (what === CHUNK_ABORTED) req._onBodyAborted();
+              else req._onBodyError(httpError(nums[i + 3], message));
+            }
+            break;
+          }
         }
       } catch (err) {
         // A throwing event listener is the user's bug: surface it as Node would,
@@ -322,6 +346,7 @@ class Server extends Router {
   _onRequest(id, routeId, method, url, params) {
     const route = routeId === UNMATCHED ? undefined : this._routes[routeId];
     const req = new Request(this, id, method, url, route ? route.paramNames : NO_NAMES, params);
+    req._route = route;
     const res = new Response(this, id, req);
     req.res = res;
     const handler = route ? route.handler : this._notFoundHandler || defaultNotFound;
@@ -403,7 +428,8 @@ class Server extends Router {
     defaultError(req, res, err);
   }
 
-  _readBody(id, limit = this._maxBody) {
+  /** The whole body of request `id` (at most `limit` bytes); `res` gets HyperExpress's 413. */
+  _readBody(id, limit = this._maxBody, res = undefined) {
     const pending = this._bodies.get(id);
     if (pending) return pending.promise;
     if (!this._native.readBody(id, limit)) return Promise.resolve(Buffer.alloc(0));
@@ -412,7 +438,7 @@ class Server extends Router {
       resolve = a;
       reject = b;
     });
-    this._bodies.set(id, { promise, resolve, reject });
+    this._bodies.set(id, { promise, resolve, reject, res });
     return promise;
   }
 
@@ -421,7 +447,15 @@ class Server extends Router {
     if (!pending) return;
     this._bodies.delete(id);
     if (buffer !== undefined) pending.resolve(buffer);
-    else pending.reject(httpError(status, message));
+    else {
+      if (status === 413) this._tooLarge(pending.res);
+      pending.reject(httpError(status, message));
+    }
+  }
+
+  /** HyperExpress answers a body over the limit with 413 itself (Express: the error handler does). */
+  _tooLarge(res) {
+    if (!this._expressDefaults && res !== undefined && !res.initiated) res.status(413).send();
   }
 
   _onClosed() {

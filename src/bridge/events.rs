@@ -13,6 +13,9 @@
 //!   body:    [2, id, buffer index | -1, error status, error message length, 0]
 //!   closed:  [3, 0, 0, 0, 0, 0]         (the server finished shutting down)
 //!   drain:   [4, id, 0, 0, 0, 0]        (a stream's backlog fell back under its high-water mark)
+//!   chunk:   [5, id, what, error status, error message length, 0]  (a streamed request body)
+//!            what: a buffer index, CHUNK_END, CHUNK_ABORTED (the client left, or the
+//!            exchange ended first) or CHUNK_ERROR (status and message follow)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,12 +38,25 @@ pub const METHODS: [Method; 9] =
   [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS, Method::CONNECT, Method::TRACE];
 pub const METHOD_OTHER: usize = 16;
 
+/// A piece of a request body streamed to JS (http/request_stream.rs).
+pub enum Chunk {
+  Data(Bytes),
+  End,
+  Aborted,
+  Error(u32, String),
+}
+
+pub const CHUNK_END: f64 = -1.0;
+pub const CHUNK_ABORTED: f64 = -2.0;
+pub const CHUNK_ERROR: f64 = -3.0;
+
 pub enum Event {
   Request { id: u64, route: u32, method: Method, target: Uri, params: Vec<String> },
   Close { id: u64, aborted: bool },
   Body { id: u64, result: Result<Bytes, (u32, String)> },
   Closed,
   Drain { id: u64 },
+  Chunk { id: u64, chunk: Chunk },
 }
 
 /// The JS callback that receives batches. Weak: it never keeps Node alive by itself;
@@ -175,6 +191,9 @@ impl Event {
       }
       Event::Body { result: Ok(b), .. } => b.len(),
       Event::Body { result: Err((_, msg)), .. } => msg.len(),
+      Event::Chunk { chunk: Chunk::Data(b), .. } => b.len(),
+      Event::Chunk { chunk: Chunk::Error(_, msg), .. } => msg.len(),
+      Event::Chunk { .. } => 0,
       Event::Close { .. } | Event::Closed | Event::Drain { .. } => 0,
     }
   }
@@ -245,6 +264,18 @@ impl Layout {
         },
         Event::Closed => out.record(3, 0, 0.0, 0.0, 0.0, 0.0),
         Event::Drain { id } => out.record(4, id, 0.0, 0.0, 0.0, 0.0),
+        Event::Chunk { id, ref chunk } => match chunk {
+          Chunk::Data(_) => {
+            out.record(5, id, out.buffers as f64, 0.0, 0.0, 0.0);
+            out.buffers += 1;
+          }
+          Chunk::End => out.record(5, id, CHUNK_END, 0.0, 0.0, 0.0),
+          Chunk::Aborted => out.record(5, id, CHUNK_ABORTED, 0.0, 0.0, 0.0),
+          Chunk::Error(status, msg) => {
+            let len = out.text(msg);
+            out.record(5, id, CHUNK_ERROR, *status as f64, len, 0.0);
+          }
+        },
       }
     }
     out
@@ -265,7 +296,7 @@ impl ToNapiValue for Batch {
     };
     // Body buffers last: they are moved out of the events, not copied.
     let mut buffers = val.events.into_iter().filter_map(|ev| match ev {
-      Event::Body { result: Ok(b), .. } => Some(b),
+      Event::Body { result: Ok(b), .. } | Event::Chunk { chunk: Chunk::Data(b), .. } => Some(b),
       _ => None,
     });
     if let Some(first) = buffers.next() {

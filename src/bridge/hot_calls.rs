@@ -261,7 +261,11 @@ unsafe fn respond(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value]
 unsafe fn write(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let bytes = chunk(env, a[1])?.unwrap_or_default();
-  Ok(Out::Bool(accepted(state.exchanges.write(id, bytes))))
+  // undefined: the stream is over (the client left); false: backpressure, a 'drain' follows.
+  Ok(match state.exchanges.write(id, bytes) {
+    Pushed::Closed => Out::Undefined,
+    p => Out::Bool(accepted(p)),
+  })
 }
 
 /// endStream(id, chunk?): ends an open stream, after `chunk` if given.

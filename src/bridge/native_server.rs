@@ -18,6 +18,7 @@ use super::events::{Batch, Event, BATCH_BYTES};
 use super::hot_calls::accepted;
 use crate::http::head;
 use crate::http::request_body::{self, Asked};
+use crate::http::request_stream::{self, Streamed};
 use crate::http::stream::{SlowClient, StreamLimits};
 use crate::server::listener::accept_loop;
 use crate::server::runtime::ServerRuntime;
@@ -131,8 +132,13 @@ impl NativeServer {
 
   /// Adds a route; returns its parameter names in the order their values arrive.
   #[napi(catch_unwind)]
-  pub fn add_route(&self, method: String, pattern: String, route: u32) -> Result<Vec<String>> {
-    self.state.router.write().add(&method, &pattern, route).map_err(err)
+  /// `max_body`: a request declaring a longer body gets 413 and JS never sees it
+  /// (omitted or Infinity: no such check).
+  pub fn add_route(&self, method: String, pattern: String, route: u32, max_body: Option<f64>) -> Result<Vec<String>> {
+    let mut router = self.state.router.write();
+    let names = router.add(&method, &pattern, route).map_err(err)?;
+    router.set_body_limit(route, max_body.filter(|n| n.is_finite() && *n >= 0.0).map(|n| n as u64));
+    Ok(names)
   }
 
   /// Whether requests that match no route go to JS (true) or get Rust's 404 (false).
@@ -280,6 +286,30 @@ impl NativeServer {
     let limit = if limit.is_finite() && limit >= 0.0 { limit as usize } else { usize::MAX };
     let Some(rt) = self.runtime.as_ref() else { return false };
     matches!(request_body::ask(rt.handle(), &self.state, id as u64, limit), Asked::Coming)
+  }
+
+  /// Streams the request body to JS as chunk events (at most `limit` bytes): 1 when
+  /// chunks are coming, 0 when there is no body left to read, 2 when a whole-body read
+  /// already has it (`readBody` then gives it).
+  #[napi(catch_unwind)]
+  pub fn stream_body(&self, id: i64, limit: f64) -> u32 {
+    let limit = if limit.is_finite() && limit >= 0.0 { limit as usize } else { usize::MAX };
+    let Some(rt) = self.runtime.as_ref() else { return 0 };
+    match request_stream::start(rt.handle(), &self.state, id as u64, limit) {
+      Streamed::Nothing => 0,
+      Streamed::Coming => 1,
+      Streamed::ReadWhole => 2,
+    }
+  }
+
+  /// Pauses (JS's buffer is full) or resumes a streamed request body.
+  #[napi]
+  pub fn pause_body(&self, id: i64, paused: bool) {
+    self.state.exchanges.with(id as u64, |ex| {
+      if let Some(f) = &ex.body_flow {
+        f.0.pause(paused);
+      }
+    });
   }
 
   /// Sends the head and opens a streaming body; `sse` adds the event-stream headers.

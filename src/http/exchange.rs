@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use super::body::ResponseBody;
 use super::request_body::BodyRead;
+use super::request_stream::FlowHandle;
 use super::stream::{ConnectionKill, Pushed, StreamQueue};
 use crate::bridge::handoff::Handoff;
 
@@ -103,6 +104,8 @@ pub struct Exchange {
   pub body: Option<Incoming>,
   /// Its reading, once started.
   pub body_read: Option<Arc<BodyRead>>,
+  /// Its streaming to JS, once started (http/request_stream.rs).
+  pub body_flow: Option<FlowHandle>,
   pub reply: Reply,
   /// JS wants to hear when this exchange ends (close/abort listeners, streams).
   pub watched: bool,

@@ -4,4 +4,5 @@ pub mod body;
 pub mod exchange;
 pub mod head;
 pub mod request_body;
+pub mod request_stream;
 pub mod stream;

@@ -84,21 +84,14 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
           if kept.len() + data.len() > cap {
             too_large = true;
             kept = BytesMut::new();
-            let streaming = state.exchanges.with(id, |ex| {
-              let streaming = is_streaming(&ex.reply);
-              if !streaming {
-                // Decided with the exchange locked: a stream starting next sees the read
-                // over (the body is dropped right after), so it is handed over.
-                slot.0.lock().ended = true;
-              }
-              streaming
-            });
-            if streaming != Some(true) {
-              break Err(ReadError::TooLarge);
+            // The rest is read and dropped: JS's 413 then reaches a client that has
+            // finished sending (as HyperExpress answers it), and hyper goes on reading
+            // the socket, so it sees a client that leaves. A stream (which cannot
+            // answer 413) hears at once; anything else when the body is drained.
+            if state.exchanges.with(id, |ex| is_streaming(&ex.reply)) == Some(true) {
+              report(&state, id, &slot, Err(ReadError::TooLarge));
+              reported = true;
             }
-            // JS hears now; the rest is read and dropped.
-            report(&state, id, &slot, Err(ReadError::TooLarge));
-            reported = true;
           } else {
             kept.extend_from_slice(&data);
           }
@@ -110,6 +103,20 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
       report(&state, id, &slot, result);
     }
     slot.0.lock().ended = true;
+  });
+}
+
+/// Longest a refused body is read and dropped.
+const DISCARD_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads `body` to its end and drops it (for at most DISCARD_FOR): a reply that refused
+/// it goes out meanwhile, and the client, still sending, sees no reset.
+pub fn discard(mut body: Incoming) {
+  tokio::spawn(async move {
+    let _ = tokio::time::timeout(DISCARD_FOR, async {
+      while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
   });
 }
 
@@ -212,7 +219,11 @@ pub fn settle_for_stream(state: &Arc<ServerState>, id: u64, cap: usize) -> bool 
       ex.body_read = Some(slot.clone());
       return Found::Unread(body, slot, declared_length(ex));
     }
-    // Still being read for JS (a finished read leaves its result in the slot).
+    // Still being read for JS (a finished read leaves its result in the slot), or
+    // streamed to JS.
+    if ex.body_flow.as_ref().is_some_and(|f| f.0.is_reading()) {
+      return Found::Reading;
+    }
     match &ex.body_read {
       Some(slot) if !slot.0.lock().ended => Found::Reading,
       _ => Found::Finished,

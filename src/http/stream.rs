@@ -296,9 +296,11 @@ impl StreamQueue {
           }
         }
       }
-      // A partly written push found the queue empty, so what is queued stays within
-      // max_buffer plus the rest of one write.
-      if !started && inner.queued_bytes + bytes.len() > self.limits.max_buffer {
+      // "Behind" is what the client has not taken: a push onto an empty queue is taken
+      // whatever its size (one event larger than max_buffer still reaches a healthy
+      // client), and so is the rest of a partly written one. What is queued stays
+      // within max_buffer plus one push.
+      if !started && inner.queued_bytes > 0 && inner.queued_bytes + bytes.len() > self.limits.max_buffer {
         match self.limits.policy {
           SlowClient::Drop => {
             self.stats.dropped();

@@ -12,6 +12,9 @@ const WILDCARD: &str = "__wildcard";
 pub struct Router {
   by_method: Vec<(Method, Table)>,
   any: Table,
+  /// Per route id: a request declaring a longer body gets 413 before JS sees it
+  /// (HyperExpress's `max_body_length`); absent: no such check.
+  body_limits: Vec<Option<u64>>,
 }
 
 /// One method's routes. `implicit` holds the bare prefixes added for wildcard routes
@@ -44,6 +47,7 @@ impl Table {
 pub struct Matched {
   pub route: u32,
   pub params: Vec<String>,
+  pub body_limit: Option<u64>,
 }
 
 impl Router {
@@ -74,9 +78,22 @@ impl Router {
     Ok(names)
   }
 
+  /// Requests for `route` declaring a body longer than `limit` bytes get 413.
+  pub fn set_body_limit(&mut self, route: u32, limit: Option<u64>) {
+    let i = route as usize;
+    if self.body_limits.len() <= i {
+      self.body_limits.resize(i + 1, None);
+    }
+    self.body_limits[i] = limit;
+  }
+
   pub fn find(&self, method: &Method, path: &str) -> Option<Matched> {
     let found = |table: &Table| {
-      table.routes.at(path).ok().map(|m| Matched { route: *m.value, params: m.params.iter().map(|(_, v)| v.to_owned()).collect() })
+      table.routes.at(path).ok().map(|m| Matched {
+        route: *m.value,
+        params: m.params.iter().map(|(_, v)| v.to_owned()).collect(),
+        body_limit: self.body_limits.get(*m.value as usize).copied().flatten(),
+      })
     };
     let exact = |m: &Method| self.by_method.iter().find(|(x, _)| x == m).and_then(|(_, t)| found(t));
     exact(method)

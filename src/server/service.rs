@@ -90,6 +90,12 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
   let (parts, body) = req.into_parts();
   let matched = state.router.read().find(&parts.method, parts.uri.path());
   let (route, params) = match matched {
+    Some(m) if m.body_limit.is_some_and(|limit| declared_body(&parts.headers) > limit) => {
+      // As HyperExpress: the handler never runs. The body is read and dropped, so a
+      // client still sending gets the 413 and no reset (and the connection lives on).
+      request_body::discard(body);
+      return (plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"), false);
+    }
     Some(m) => (m.route, m.params),
     None if state.dispatch_unmatched.load(Ordering::Relaxed) => (UNMATCHED, Vec::new()),
     None => return (plain(StatusCode::NOT_FOUND, ""), false),
@@ -104,6 +110,7 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
     version: parts.version,
     body: Some(body),
     body_read: None,
+    body_flow: None,
     reply: Reply::Pending(reply),
     watched: false,
     connection,
@@ -134,6 +141,11 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
       (plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"), false)
     }
   }
+}
+
+/// The Content-Length a request declares (0 if none or unreadable).
+fn declared_body(headers: &hyper::HeaderMap) -> u64 {
+  headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 pub fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
