@@ -207,6 +207,15 @@ class Request {
     return this._body;
   }
 
+  /**
+   * HyperExpress: parses a multipart/form-data body as it arrives; `handler(field)` runs
+   * per field, in order (a promise it returns holds the next one). Resolves when all
+   * fields were handled; nothing to do for another content type.
+   */
+  multipart(options, handler) {
+    return require('./multipart').multipart(this, options, handler);
+  }
+
   // -- the body as a stream.Readable ------------------------------------------
   // Made a Readable on first use (the state is set up then: most requests never
   // stream their body). Chunks come from Rust as they arrive; while this stream's

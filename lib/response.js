@@ -7,6 +7,7 @@
 // first gives 'abort' then 'close'. Each fires at most once.
 
 const EventEmitter = require('events');
+const { Readable } = require('stream');
 const cookie = require('cookie');
 const signature = require('cookie-signature');
 const { checkHeader, checkStatus } = require('./errors');
@@ -53,6 +54,7 @@ class Response {
     this._cookies = undefined;
     this._afterDrain = undefined;
     this._drainWatched = false;
+    this._statusMessage = undefined;
   }
 
   /** The application: the `hyper()` app, or the Server (with its `locals`). */
@@ -144,9 +146,10 @@ class Response {
   }
 
   /** Sets the status code (100-999); throws on anything else. */
-  status(code) {
+  status(code, message) {
     checkStatus(code);
     this._status = code;
+    if (message !== undefined) this.statusMessage = message;
     return this;
   }
 
@@ -171,10 +174,58 @@ class Response {
     return this;
   }
 
-  /** Sets content-type from a short name ('json', 'html', ...) or a full MIME type. */
+  /** Sets content-type from a short name or extension ('json', '.html', ...) or a full MIME type. */
   type(mime) {
-    const value = MIME[mime] || MIME[String(mime).replace(/^\./, '')] || String(mime);
+    const name = String(mime).replace(/^\./, '');
+    const value = MIME[name] || (name.includes('/') ? name : require('mime-types').contentType(name) || 'text/plain');
     return this.header('content-type', value, true);
+  }
+
+  /**
+   * HyperExpress: sends `readable` as the body, with backpressure, and resolves once it
+   * is all handed over. With `total_size`, a Content-Length goes out (else chunked).
+   */
+  async stream(readable, total_size) {
+    if (!(readable instanceof Readable)) return this.throw(new Error('HyperExpress: Response.stream(readable, total_size) -> readable must be a Readable stream.'));
+    if (this.completed) return;
+    if (typeof total_size === 'number') this.header('content-length', String(total_size), true);
+    this.once('close', () => readable.destroyed || readable.destroy());
+    try {
+      for await (const chunk of readable) {
+        if (this.completed) break;
+        if (this.write(chunk) === false && !this.completed) await new Promise((resolve) => this.once('drain', resolve).once('close', resolve));
+      }
+    } catch (err) {
+      return this.throw(err);
+    }
+    if (!this.completed) this.end();
+  }
+
+  /**
+   * HyperExpress: sends the file at `path` (content type from its extension unless set),
+   * streamed from disk with its Content-Length; `callback` runs once it is handed over.
+   */
+  file(path, callback) {
+    const fs = require('fs');
+    fs.stat(path, (err, stat) => {
+      if (err) return this.throw(err);
+      if (!this._hasHeader('content-type')) this.type(require('path').extname(path) || 'bin');
+      this.stream(fs.createReadStream(path), stat.size).then(() => callback && callback());
+    });
+    return this;
+  }
+
+  /** Content-Disposition: attachment (with the file's name, and its content type). */
+  attachment(path, name) {
+    if (path === undefined || path === null) return this.header('content-disposition', 'attachment', true);
+    const fileName = name || require('path').basename(path);
+    this.header('content-disposition', `attachment; filename="${fileName.replace(/["\\\r\n]/g, '_')}"`, true);
+    return this.type(require('path').extname(fileName) || 'bin');
+  }
+
+  /** HyperExpress: attachment() plus file(): the browser saves the file as `filename`. */
+  download(path, filename) {
+    return this.attachment(path, filename).file(path);
   }
 
   /** Sends the whole response. Returns this. */
@@ -368,9 +419,9 @@ class Response {
    * write (or flushHeaders()); end() without writes sends a complete response.
    */
   writeHead(status, message, headers) {
-    if (typeof message !== 'string') headers = message;
+    if (typeof message !== 'string') [headers, message] = [message, undefined];
     if (this.initiated) return this;
-    this.status(status);
+    this.status(status, message);
     if (Array.isArray(headers)) {
       // Either [[name, value], ...] or Node's flat [name, value, name, value].
       if (Array.isArray(headers[0])) for (const [k, v] of headers) this.setHeader(k, v);
@@ -413,11 +464,14 @@ class Response {
     return this.completed && !this.aborted;
   }
 
+  /** The status line's reason phrase: the one set (it goes on the wire), else the code's. */
   get statusMessage() {
-    return require('http').STATUS_CODES[this._status] || '';
+    return this._statusMessage ?? (require('http').STATUS_CODES[this._status] || '');
   }
-  set statusMessage(_) {
-    // The status line's text comes from the code; accepted for compatibility.
+  set statusMessage(message) {
+    const text = String(message);
+    checkHeader('status', text);
+    this._statusMessage = text;
   }
 
   /** Node: the request this response answers. */
@@ -433,6 +487,8 @@ class Response {
       for (const line of this._cookies.values()) this._headers.push('set-cookie', line);
       this._cookies = undefined;
     }
+    // Rust reads it out of the headers (src/http/head.rs): no header can have this name.
+    if (this._statusMessage !== undefined) this._headers.push(':reason', this._statusMessage);
   }
 
   /** Sends the head with a streaming body (`sse` adds the event-stream headers). */

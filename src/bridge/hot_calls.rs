@@ -249,10 +249,10 @@ unsafe fn string_list(env: sys::napi_env, v: sys::napi_value) -> Result<Vec<Stri
 unsafe fn respond(env: sys::napi_env, state: &ServerState, a: &[sys::napi_value], _argc: usize) -> Result<Out, String> {
   let id = id(env, a[0])?;
   let status = head::status(number(env, a[1], "status")? as u32).map_err(|e| e.0)?;
-  let headers = head::headers(&header_list(env, a[2], a[4])?, true).map_err(|e| e.0)?;
+  let head = head::headers(&header_list(env, a[2], a[4])?).map_err(|e| e.0)?;
   let mut resp = Response::new(chunk(env, a[3])?.map_or_else(ResponseBody::empty, ResponseBody::full));
   *resp.status_mut() = status;
-  *resp.headers_mut() = headers;
+  head.apply(&mut resp);
   Ok(Out::Bool(state.exchanges.respond(&state.handoff, id, resp)))
 }
 

@@ -316,7 +316,7 @@ impl NativeServer {
   #[napi(catch_unwind)]
   pub fn start_stream(&self, id: i64, status: u32, headers: Vec<String>, sse: bool) -> Result<bool> {
     let status = head::status(status).map_err(|e| err(e.0))?;
-    let mut headers = head::headers(&headers, false).map_err(|e| err(e.0))?;
+    let head::Head { mut headers, reason } = head::headers(&headers).map_err(|e| err(e.0))?;
     let id = id as u64;
     if sse {
       let http11 = self.state.exchanges.with(id, |ex| ex.version == hyper::Version::HTTP_11).unwrap_or(false);
@@ -336,7 +336,10 @@ impl NativeServer {
         if let Some(h) = b.headers_mut() {
           *h = headers;
         }
-        b
+        match reason {
+          Some(r) => b.extension(r),
+          None => b,
+        }
       })
       .map_err(|e| Error::from_reason(e.to_string()))
   }

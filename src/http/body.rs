@@ -79,6 +79,11 @@ impl ResponseBody {
     }
   }
 
+  /// A one-piece body (its size is known to hyper).
+  pub fn is_full(&self) -> bool {
+    matches!(self.kind, Kind::Full(_))
+  }
+
   pub fn is_stream(&self) -> bool {
     matches!(self.kind, Kind::Stream { .. })
   }

@@ -40,6 +40,11 @@ pub async fn handle(
   };
   // The connection counts as busy (no head deadline) until this body is dropped.
   resp.body_mut().on_done(done.clone());
+  if resp.body().is_full() && !head_only {
+    // A one-piece body's own size rules (hyper writes it). A HEAD reply keeps the
+    // handler's, which tells the size a GET would get.
+    resp.headers_mut().remove(CONTENT_LENGTH);
+  }
   if head_only {
     resp.body_mut().end_head_only();
   }
