@@ -2,6 +2,7 @@
 // HTTP/SSE server. `require('hyper-sse')` is callable: `hyper()` makes an Express-style app.
 /// <reference types="node" />
 import { EventEmitter } from 'events';
+import { Readable } from 'stream';
 
 /** Express style: `const app = hyper()`. */
 declare function hyper(options?: hyper.ServerOptions): hyper.App;
@@ -107,6 +108,8 @@ export type ErrorHandler = (req: Request, res: Response, err: Error) => unknown;
 
 export interface RouteOptions {
   middlewares?: Middleware[];
+  /** This route's body limit (HyperExpress): a declared longer body gets 413 before the handler runs. */
+  max_body_length?: number;
 }
 
 /** `(pattern, ...middlewares | options, handler)`: the last function is the handler. */
@@ -168,12 +171,46 @@ export class Server {
   /** The channel called `name`, made on first use with `options`. */
   channel(name: string, options?: ChannelOptions): Channel;
   stats(): ServerStats;
+  /**
+   * HyperExpress's graceful shutdown: stops accepting (new connections are refused),
+   * lets requests in flight finish, ends open streams; true once done, false if the
+   * server was not listening.
+   */
+  shutdown(): Promise<boolean>;
+  /** Application-wide values (`req.app.locals`). */
+  locals: Record<string, any>;
+  /** Routes by method ('any', 'get', 'post', 'del', ...) then pattern, as HyperExpress lists them. */
+  readonly routes: Record<string, Record<string, RouteRecord>>;
   /** The bound port once listening. */
   readonly port: number | undefined;
   /** Open TCP connections right now. */
   readonly connections: number;
 }
 export interface Server extends Routes<Server> {}
+
+/** A registered route (`Server.routes`). */
+export interface RouteRecord {
+  readonly method: string;
+  readonly pattern: string;
+  readonly handler: Handler;
+  readonly options: RouteOptions;
+}
+
+/** One field of a multipart form (`req.multipart`). */
+export interface MultipartField {
+  readonly name: string;
+  readonly encoding: string;
+  readonly mime_type: string;
+  /** A file field: its name as sent and a Readable of its bytes. */
+  readonly file: { name: string | undefined; stream: import('stream').Readable } | undefined;
+  /** A plain field's value. */
+  readonly value: string | undefined;
+  readonly truncated: { name: boolean; value: boolean } | undefined;
+  /** Writes a file field to `path`. */
+  write(path: string, options?: unknown): Promise<void>;
+}
+
+export type MultipartHandler = (field: MultipartField) => void | Promise<void>;
 
 // -- Express style ------------------------------------------------------------
 
@@ -233,7 +270,11 @@ export function text(options?: BodyParserOptions): Middleware;
 
 export type ParsedQuery = Record<string, string | string[]>;
 
-export class Request {
+/**
+ * The request: a stream.Readable of its body (chunks streamed from Rust as they arrive,
+ * with backpressure back to the socket), plus HyperExpress's and Express's members.
+ */
+export class Request extends Readable {
   /** Upper-case method, e.g. 'GET'. */
   readonly method: string;
   /** Path and query as received, e.g. '/a/b?x=1'. */
@@ -253,7 +294,25 @@ export class Request {
   /** The client's IP address. */
   readonly ip: string;
   readonly res: Response;
-  locals: Record<string, unknown> | undefined;
+  /** Per-request data (made on first use). */
+  locals: Record<string, any>;
+  /** The application: the Server (or the `hyper()` app). */
+  readonly app: { locals: Record<string, any> };
+  /** Cookies from the Cookie header. */
+  cookies: Record<string, string | undefined>;
+  /** `value` signed with `secret` (cookie-signature). */
+  sign(value: string, secret: string): string;
+  /** The value inside `signed` if its signature holds for `secret`, else undefined. */
+  unsign(signed: string, secret: string): string | undefined;
+  /** The address a PROXY protocol header gave: always '' here. */
+  readonly proxy_ip: string;
+  /** True once the whole body was read. */
+  complete?: boolean;
+  /** The client left before its body was read. */
+  aborted?: boolean;
+  /** Parses a multipart/form-data body as it arrives (busboy); `handler` runs per field, in order. */
+  multipart(handler: MultipartHandler): Promise<void>;
+  multipart(options: Record<string, unknown>, handler: MultipartHandler): Promise<void>;
   get(name: string): string | string[] | undefined;
   header(name: string): string | string[] | undefined;
   /** The whole body; rejects with an Error whose `status` is 413 past `max_body_length`. */
@@ -274,9 +333,12 @@ export class Request {
   /** Node's socket, as SSE code uses it (timeouts and options are managed in Rust; these calls are accepted). */
   readonly socket: SocketInfo;
   readonly connection: SocketInfo;
-  /** `'close'` follows the response's close (fires on disconnect and after a normal end). */
-  on(event: 'close' | 'abort' | 'aborted' | 'finish', listener: (...args: any[]) => void): this;
-  once(event: 'close' | 'abort' | 'aborted' | 'finish', listener: (...args: any[]) => void): this;
+  /**
+   * `'close'` (and `'aborted'`) follow the response's close (fire on disconnect and after a
+   * normal end); other events are the body stream's.
+   */
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 export interface SocketInfo {
@@ -335,8 +397,30 @@ export class Response extends EventEmitter {
   locals: Record<string, unknown>;
   /** GET and HEAD requests: the Server-Sent Events stream (the same object on every access). On HEAD, `open()` sends the head alone and ends the response. */
   readonly sse: SSEventStream | undefined;
-  /** Sets the status (100-999); throws a RangeError otherwise. */
-  status(code: number): this;
+  /** Sets the status (100-999; throws a RangeError otherwise) and, with `message`, the status line's text. */
+  status(code: number, message?: string): this;
+  /** The application: the Server (or the `hyper()` app). */
+  readonly app: { locals: Record<string, any> };
+  /**
+   * HyperExpress: one Set-Cookie per name (the last call wins; `null` deletes); `expiry` in
+   * ms; `options.secret` signs the value. On a `hyper()` app (or with options third):
+   * Express's `cookie(name, value, { maxAge, signed, ... })`.
+   */
+  cookie(name: string, value: string | null, expiry?: number | null, options?: Record<string, any>, sign?: boolean): this;
+  cookie(name: string, value: unknown, options: Record<string, any>): this;
+  clearCookie(name: string, options?: Record<string, any>): this;
+  /** Adds a name to the Vary header. */
+  vary(name: string | string[]): this;
+  /** Hands `error` to the error handler (a non-Error arrives as `ERR_CAUGHT_NON_ERROR_TYPE: <value>`). */
+  throw(error: unknown): this;
+  /** Sends `readable` as the body with backpressure; with `total_size`, a Content-Length. */
+  stream(readable: import('stream').Readable, total_size?: number): Promise<void>;
+  /** Sends a file from disk (content type from its extension, with its length). */
+  file(path: string, callback?: () => void): this;
+  /** Content-Disposition: attachment, with the file's name and its content type. */
+  attachment(path?: string, name?: string): this;
+  /** attachment() plus file(). */
+  download(path: string, filename?: string): this;
   /** Appends a header, or replaces it with `overwrite`; throws on CR/LF/NUL or an invalid name. */
   header(name: string, value: string | number | readonly string[], overwrite?: boolean): this;
   /** Content-type from a short name ('json', 'html', 'text', ...) or a full MIME type. */
