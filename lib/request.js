@@ -9,6 +9,8 @@ const signature = require('cookie-signature');
 const { httpError } = require('./errors');
 
 const NO_PARAMS = Object.freeze({});
+// Bytes Rust streams ahead of what the body stream has taken (src/http/request_stream.rs).
+const BODY_WINDOW = 256 * 1024;
 
 class Request {
   constructor(server, id, method, url, paramNames, paramValues) {
@@ -197,6 +199,8 @@ class Request {
 
   /** The body limit: the route's `max_body_length` option, else the server's. */
   get _maxBody() {
+    // Express apps leave limits to their body parsers (which pass their own).
+    if (this._server._expressDefaults) return Infinity;
     const options = this._route && this._route.options;
     return (options && options.max_body_length) ?? this._server._maxBody;
   }
@@ -226,6 +230,7 @@ class Request {
     if (this._streaming === undefined) return this._startBodyStream();
     if (this._streaming === 'paused') {
       this._streaming = 'flowing';
+      this._unacked = 0;
       this._server._native.pauseBody(this._id, false);
     }
   }
@@ -251,15 +256,27 @@ class Request {
     }
   }
 
-  /** A chunk from Rust (null: the end). */
+  /**
+   * A chunk from Rust (null: the end). Rust sends at most BODY_WINDOW bytes ahead of
+   * what this stream has taken; taking them (a push below the high-water mark) grants
+   * the next window, a full buffer pauses the read until _read() asks again.
+   */
   _onChunk(chunk) {
     if (chunk === null) {
       this._streaming = 'ended';
       this.complete = true;
       this.push(null);
-    } else if (!this.push(chunk) && this._streaming === 'flowing') {
-      this._streaming = 'paused';
-      this._server._native.pauseBody(this._id, true);
+      return;
+    }
+    this._unacked = (this._unacked || 0) + chunk.length;
+    if (!this.push(chunk)) {
+      if (this._streaming === 'flowing') {
+        this._streaming = 'paused';
+        this._server._native.pauseBody(this._id, true);
+      }
+    } else if (this._unacked >= BODY_WINDOW / 2 && this._streaming === 'flowing') {
+      this._unacked = 0;
+      this._server._native.pauseBody(this._id, false);
     }
   }
 

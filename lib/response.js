@@ -193,7 +193,7 @@ class Response {
     try {
       for await (const chunk of readable) {
         if (this.completed) break;
-        if (this.write(chunk) === false && !this.completed) await new Promise((resolve) => this.once('drain', resolve).once('close', resolve));
+        if (this.write(chunk) === false && !this.completed) await this._drained();
       }
     } catch (err) {
       return this.throw(err);
@@ -284,7 +284,10 @@ class Response {
   /** Streams a chunk, sending the head first if needed. False once the client is gone. */
   write(chunk, encoding, callback) {
     if (typeof encoding === 'function') callback = encoding;
-    if (this.completed) return false;
+    if (this.completed) {
+      if (typeof callback === 'function') process.nextTick(callback, new Error(this.aborted ? 'client disconnected' : 'write after end'));
+      return false;
+    }
     if (!this.initiated && !this._startStream(false)) return false;
     this._server._holdWrites();
     // true: queued below the high-water mark; false: queued, wait for 'drain';
@@ -292,12 +295,39 @@ class Response {
     const ok = chunk === undefined || chunk === null ? true : this._server._calls.write(this._id, toChunk(chunk, encoding));
     if (typeof callback === 'function') {
       if (ok === undefined) process.nextTick(callback, new Error('client disconnected'));
-      else if (ok) process.nextTick(callback);
-      // Backpressure is not an error: the callback runs once the backlog drains.
-      else (this._afterDrain ??= []).push(callback);
+      // Backpressure is not an error: the callback runs once the backlog drains, and
+      // callbacks keep the order of their writes.
+      else if (ok === false || this._afterDrain !== undefined) (this._afterDrain ??= []).push(callback);
+      else process.nextTick(callback);
     }
     if (ok === false && this._afterDrain !== undefined && !this._drainWatched) this._watchDrain();
     return ok === true;
+  }
+
+  /** Resolves at the next 'drain' (or 'close'), leaving no listener behind. */
+  _drained() {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.removeListener('drain', done);
+        this.removeListener('close', done);
+        resolve();
+      };
+      this.on('drain', done);
+      this.on('close', done);
+    });
+  }
+
+  /** An SSE stream (res.sse, or a text/event-stream head of the handler's). */
+  _isEventStream() {
+    if (this._sse !== undefined && this._sse !== null && this._sse._open) return true;
+    return /^text\/event-stream/i.test(String(this.getHeader('content-type') || ''));
+  }
+
+  /** Cuts the response off (its connection is closed): a body the client must not take as complete. */
+  _abort() {
+    if (this.completed) return;
+    this.completed = true;
+    this._server._native.abortResponse(this._id);
   }
 
   /** Runs write callbacks held for a drain once it comes (or the response closes). */
@@ -470,7 +500,12 @@ class Response {
   }
   set statusMessage(message) {
     const text = String(message);
-    checkHeader('status', text);
+    // What a status line may hold: tab, space, visible ASCII, and bytes past 0x7f.
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) {
+      const err = new TypeError(`Invalid status message ${JSON.stringify(text)}: control characters are not allowed`);
+      err.code = 'ERR_INVALID_CHAR';
+      throw err;
+    }
     this._statusMessage = text;
   }
 

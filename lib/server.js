@@ -500,11 +500,17 @@ function defaultError(req, res, err) {
   const status = Number.isInteger(err.status) && err.status >= 400 && err.status <= 599 ? err.status : 500;
   if (status >= 500) console.error('hyper-sse: uncaught error in a route handler:', err);
   if (res.initiated) {
-    res.end();
+    // The head is out. An event stream ends cleanly (every event sent still arrives;
+    // it is never "complete" anyway); any other body is cut off, since ending it
+    // cleanly would pass a broken body off as complete.
+    if (res._isEventStream()) res.end();
+    else res._abort();
     return;
   }
   // A fresh head: whatever the handler set before failing does not apply to the error.
   res._headers = [];
+  res._statusMessage = undefined;
+  res._cookies = undefined;
   res.status(status).send(status === 500 ? 'Internal Server Error' : err.message);
 }
 

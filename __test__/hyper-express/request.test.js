@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const crypto = require('crypto');
 const net = require('net');
 const { Readable, Writable, pipeline } = require('stream');
-const { serve, request, deferred, sleep, until } = require('../helpers');
+const { hyper, serve, request, deferred, sleep, until } = require('../helpers');
 
 test('req.cookies parses the Cookie header; sign() and unsign() round-trip, a forged value gives undefined', async (t) => {
   const { port } = await serve(t, (s) =>
@@ -165,4 +165,46 @@ test('multipart(): a handler that throws rejects the whole parse', async (t) => 
   form.append('a', '1');
   const r = await fetch(`http://127.0.0.1:${port}/form`, { method: 'POST', body: form });
   assert.deepEqual([r.status, await r.text()], [400, 'no thanks']);
+});
+
+test('a client that leaves mid-upload: the request stream says aborted and the response closes at once', async (t) => {
+  const events = [];
+  const closed = deferred();
+  const { port } = await serve(
+    t,
+    (s) =>
+      s.post('/up', (req, res) => {
+        req.on('data', () => {});
+        req.on('aborted', () => events.push('req aborted'));
+        res.on('close', () => {
+          events.push('res close');
+          closed.resolve();
+        });
+      }),
+    { max_body_length: 100_000_000 },
+  );
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n');
+  socket.write(Buffer.alloc(100_000));
+  await sleep(100);
+  const left = Date.now();
+  socket.destroy();
+  await closed.promise;
+  assert.ok(Date.now() - left < 1000, `noticed after ${Date.now() - left} ms`);
+  assert.deepEqual(events.sort(), ['req aborted', 'res close']);
+});
+
+test('a hyper() (Express) app streams a request body of any size: limits are its parsers\'', async (t) => {
+  const app = hyper();
+  app.post('/up', (req, res) => {
+    let n = 0;
+    req.on('data', (c) => (n += c.length));
+    req.on('end', () => res.send(String(n)));
+  });
+  const handle = app.listen(0, '127.0.0.1');
+  await new Promise((r) => handle.once('listening', r));
+  t.after(() => new Promise((r) => handle.close(r)));
+  const r = await fetch(`http://127.0.0.1:${handle.address().port}/up`, { method: 'POST', body: Buffer.alloc(3_000_000) });
+  assert.equal(await r.text(), '3000000');
 });

@@ -180,3 +180,71 @@ test('one event larger than stream_max_buffer reaches a client that is not behin
   await closed;
   assert.equal(server.stats().slow_client_disconnects, 1);
 });
+
+test('a status message with a control character is refused where it is set, and the server lives on', async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.get('/', (req, res) => {
+      try {
+        res.status(200, 'x\x01y');
+      } catch (e) {
+        return res.status(400).send(e.code);
+      }
+      res.send('accepted');
+    }),
+  );
+  const r = await request(port);
+  assert.deepEqual([r.status, r.body], [400, 'ERR_INVALID_CHAR']);
+  assert.equal((await request(port)).status, 400, 'still serving');
+});
+
+test('an error after the head went out cuts the response off: a chunked body never ends as if complete', async (t) => {
+  const { port } = await serve(t, (s) =>
+    s.get('/broken', (req, res) => {
+      const source = new Readable({ read() {} });
+      res.stream(source);
+      source.push('partial');
+      setTimeout(() => source.destroy(new Error('disk failed')), 20);
+    }),
+  );
+  const c = rawGet(port, '/broken');
+  t.after(() => c.socket.destroy());
+  await c.closed;
+  assert.match(c.data, /\r\n7\r\npartial\r\n/);
+  assert.ok(!c.data.endsWith('\r\n0\r\n\r\n'), 'no final chunk: the client sees a cut body');
+});
+
+test('write() callbacks keep the order of their writes; one after end() gets an error; stream() leaves no listeners behind', async (t) => {
+  const order = [];
+  const done = deferred();
+  const { port } = await serve(
+    t,
+    (s) => {
+      s.get('/order', (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.write(Buffer.alloc(256 * 1024), () => order.push('A'));
+        res.write('b', () => order.push('B'));
+        res.end();
+        res.write('late', (err) => {
+          order.push(err ? `late: ${err.message}` : 'late ok');
+          done.resolve();
+        });
+      });
+      s.get('/big', async (req, res) => {
+        await res.stream(Readable.from((function* () {
+          for (let i = 0; i < 64; i++) yield Buffer.alloc(256 * 1024, i);
+        })()));
+        order.push(`close listeners ${res.listenerCount('close')}, drain listeners ${res.listenerCount('drain')}`);
+      });
+    },
+    { stream_high_water_mark: 16 * 1024 },
+  );
+  await fetch(`http://127.0.0.1:${port}/order`).then((r) => r.arrayBuffer());
+  await done.promise;
+  await until(() => order.length >= 3);
+  assert.deepEqual(order.filter((o) => o !== 'late: write after end'), ['A', 'B'], 'in write order');
+  assert.ok(order.includes('late: write after end'));
+  const big = await fetch(`http://127.0.0.1:${port}/big`).then((r) => r.arrayBuffer());
+  assert.equal(big.byteLength, 64 * 256 * 1024);
+  await until(() => order.length === 4);
+  assert.match(order[3], /^close listeners [01], drain listeners 0$/);
+});

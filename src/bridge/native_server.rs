@@ -302,7 +302,14 @@ impl NativeServer {
     }
   }
 
-  /// Pauses (JS's buffer is full) or resumes a streamed request body.
+  /// Cuts a response off: its connection is closed (the client must not take a body
+  /// that broke off for a complete one). `close` follows, as aborted.
+  #[napi]
+  pub fn abort_response(&self, id: i64) {
+    self.state.exchanges.with(id as u64, |ex| ex.connection.kill());
+  }
+
+  /// Pauses (JS's buffer is full) or resumes a streamed request body (with a fresh window).
   #[napi]
   pub fn pause_body(&self, id: i64, paused: bool) {
     self.state.exchanges.with(id as u64, |ex| {

@@ -57,6 +57,8 @@ pub enum Asked {
 fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead>, mut body: Incoming, cap: usize, declared: Option<u64>) {
   let state = state.clone();
   rt.spawn(async move {
+    // Once past the limit, the rest is read and dropped for at most DISCARD_FOR.
+    let mut discard_until = None;
     // Sized from what the client declares, within reason: it need not send it.
     let mut kept = BytesMut::with_capacity(declared.map_or(0, |n| n.min(cap as u64).min(INITIAL_CAPACITY_MAX) as usize));
     let mut too_large = false;
@@ -65,7 +67,17 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
     let result = loop {
       // A sized body is over at its last byte: asking hyper for another frame would
       // wait for the connection's next bytes.
-      let frame = if http_body::Body::is_end_stream(&body) { None } else { body.frame().await };
+      let frame = if http_body::Body::is_end_stream(&body) {
+        None
+      } else if let Some(until) = discard_until {
+        match tokio::time::timeout_at(until, body.frame()).await {
+          Ok(frame) => frame,
+          // Sent for too long: stop reading; the reply went out long ago.
+          Err(_) => break Err(ReadError::TooLarge),
+        }
+      } else {
+        body.frame().await
+      };
       match frame {
         None => break if too_large { Err(ReadError::TooLarge) } else { Ok(exact(kept)) },
         Some(Err(e)) => {
@@ -84,14 +96,12 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
           if kept.len() + data.len() > cap {
             too_large = true;
             kept = BytesMut::new();
-            // The rest is read and dropped: JS's 413 then reaches a client that has
-            // finished sending (as HyperExpress answers it), and hyper goes on reading
-            // the socket, so it sees a client that leaves. A stream (which cannot
-            // answer 413) hears at once; anything else when the body is drained.
-            if state.exchanges.with(id, |ex| is_streaming(&ex.reply)) == Some(true) {
-              report(&state, id, &slot, Err(ReadError::TooLarge));
-              reported = true;
-            }
+            // JS hears now (HyperExpress answers 413); the rest is read and dropped for
+            // a while, so a client still sending gets that reply and no reset, and
+            // hyper goes on reading the socket, so it sees a client that leaves.
+            report(&state, id, &slot, Err(ReadError::TooLarge));
+            reported = true;
+            discard_until = Some(tokio::time::Instant::now() + DISCARD_FOR);
           } else {
             kept.extend_from_slice(&data);
           }

@@ -6,7 +6,7 @@
 //! The whole-body read (http/request_body.rs) stays for `req.buffer()` and a stream
 //! opened before the body was read: a body taken by one is not there for the other.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
@@ -17,10 +17,17 @@ use tokio::sync::Notify;
 use crate::bridge::events::{Chunk, Event};
 use crate::server::state::ServerState;
 
+/// Most bytes sent to JS ahead of what its stream has taken (lib/request.js grants the
+/// next window): a JS thread that is busy for a while never finds more than this of
+/// one body queued for it.
+const WINDOW: usize = 256 * 1024;
+
 /// JS's say over a streamed read: pause and resume it; the exchange ending abandons it.
 #[derive(Default)]
 pub struct BodyFlow {
   paused: AtomicBool,
+  /// Bytes sent to JS since it last granted a window.
+  unacked: AtomicUsize,
   abandoned: AtomicBool,
   /// The body has been read to its end (or failed): nothing is in flight.
   ended: AtomicBool,
@@ -28,7 +35,11 @@ pub struct BodyFlow {
 }
 
 impl BodyFlow {
+  /// Pauses the read, or resumes it with a fresh window.
   pub fn pause(&self, paused: bool) {
+    if !paused {
+      self.unacked.store(0, Ordering::Release);
+    }
     self.paused.store(paused, Ordering::Release);
     self.changed.notify_one();
   }
@@ -97,7 +108,7 @@ async fn read(state: Arc<ServerState>, id: u64, mut body: Incoming, flow: Arc<Bo
     if flow.abandoned.load(Ordering::Acquire) {
       break Chunk::Aborted;
     }
-    if flow.paused.load(Ordering::Acquire) {
+    if flow.paused.load(Ordering::Acquire) || flow.unacked.load(Ordering::Acquire) >= WINDOW {
       flow.changed.notified().await;
       continue;
     }
@@ -115,8 +126,12 @@ async fn read(state: Arc<ServerState>, id: u64, mut body: Incoming, flow: Arc<Bo
     };
     match frame {
       None => break Chunk::End,
-      // Most often the client left mid-body.
-      Some(Err(_)) => break Chunk::Aborted,
+      // Most often the client left mid-body: the exchange ends with it (its `abort`
+      // and `close` fire), as hyper alone would not notice before the reply.
+      Some(Err(_)) => {
+        state.exchanges.with(id, |ex| ex.connection.kill());
+        break Chunk::Aborted;
+      }
       Some(Ok(frame)) => {
         let Ok(data) = frame.into_data() else { continue };
         total += data.len();
@@ -124,6 +139,7 @@ async fn read(state: Arc<ServerState>, id: u64, mut body: Incoming, flow: Arc<Bo
           break too_large(limit);
         }
         if !data.is_empty() {
+          flow.unacked.fetch_add(data.len(), Ordering::AcqRel);
           state.events.push(Event::Chunk { id, chunk: Chunk::Data(data) });
         }
       }
