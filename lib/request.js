@@ -292,8 +292,10 @@ class Request {
 
   _onBodyError(err) {
     this._streaming = 'ended';
-    if (err.status === 413) this._server._tooLarge(this.res);
+    // Destroyed first: a reader waiting on this stream (for await, pipeline) then sees
+    // this error, not a premature close, when the 413 below closes the response.
     this.destroy(this.listenerCount('error') > 0 ? err : undefined);
+    if (err.status === 413) this._server._tooLarge(this.res);
   }
 
   async text() {

@@ -79,3 +79,25 @@ test('an early reply (before the body is read) reaches a client still sending, w
   assert.match(r.data, /^HTTP\/1\.1 401 [^]*\r\n\r\nno$/);
   assert.equal(r.error, null);
 });
+
+test('a streamed body past the limit: for await throws the 413 error itself, and the client gets 413', async (t) => {
+  const caught = [];
+  const { port } = await serve(
+    t,
+    (s) =>
+      s.post('/up', async (req, res) => {
+        try {
+          for await (const chunk of req) void chunk;
+        } catch (e) {
+          caught.push(e.status);
+        }
+      }),
+    { max_body_length: 1000 },
+  );
+  const pieces = Array.from({ length: 20 }, () => 'x'.repeat(1000));
+  const chunked = pieces.map((p) => `${p.length.toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n';
+  const r = await exchange(port, 'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', chunked);
+  assert.match(r.data, /^HTTP\/1\.1 413 /);
+  await until(() => caught.length === 1);
+  assert.deepEqual(caught, [413]);
+});
