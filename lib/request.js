@@ -197,12 +197,10 @@ class Request {
     return this._ip;
   }
 
-  /** The body limit: the route's `max_body_length` option, else the server's. */
+  /** The body limit: the route's (see Server._apply), else the server's. */
   get _maxBody() {
-    // Express apps leave limits to their body parsers (which pass their own).
-    if (this._server._expressDefaults) return Infinity;
-    const options = this._route && this._route.options;
-    return (options && options.max_body_length) ?? this._server._maxBody;
+    if (this._route !== undefined) return this._route.maxBody;
+    return this._server._expressDefaults ? Infinity : this._server._maxBody;
   }
 
   /** The whole body as a Buffer, read in Rust up to `max_body_length`. */
@@ -237,15 +235,12 @@ class Request {
 
   _startBodyStream() {
     const server = this._server;
-    if (this._body !== undefined) {
-      // Read whole already (req.buffer()): stream that.
-      this._streaming = 'whole';
-      this._body.then((b) => (b.length && this.push(b), this.push(null)), (e) => this._onBodyError(e));
-      return;
-    }
-    const mode = server._native.streamBody(this._id, this._maxBody);
+    // Read whole already (req.buffer()), or read early under an open stream (mode 2):
+    // the stream gives that.
+    const mode = this._body !== undefined ? 2 : server._native.streamBody(this._id, this._maxBody);
     if (mode === 1) {
       this._streaming = 'flowing';
+      this._unacked = 0;
       server._bodyStreams.set(this._id, this);
     } else if (mode === 2) {
       this._streaming = 'whole';
@@ -268,7 +263,7 @@ class Request {
       this.push(null);
       return;
     }
-    this._unacked = (this._unacked || 0) + chunk.length;
+    this._unacked += chunk.length;
     if (!this.push(chunk)) {
       if (this._streaming === 'flowing') {
         this._streaming = 'paused';
@@ -326,21 +321,19 @@ class Request {
    * (abort); other events are the body stream's ('data', 'end', 'error', ...).
    */
   on(event, listener) {
-    if (event === 'close' || event === 'aborted') {
-      if (this.res) this.res.on(event === 'aborted' ? 'abort' : event, listener);
-      return this;
-    }
-    return Readable.prototype.on.call(this, event, listener);
+    return this._listen('on', event, listener);
   }
   addListener(event, listener) {
-    return this.on(event, listener);
+    return this._listen('on', event, listener);
   }
   once(event, listener) {
-    if (event === 'close' || event === 'aborted') {
-      if (this.res) this.res.once(event === 'aborted' ? 'abort' : event, listener);
-      return this;
-    }
-    return Readable.prototype.once.call(this, event, listener);
+    return this._listen('once', event, listener);
+  }
+
+  _listen(how, event, listener) {
+    if (event !== 'close' && event !== 'aborted') return Readable.prototype[how].call(this, event, listener);
+    if (this.res) this.res[how](event === 'aborted' ? 'abort' : event, listener);
+    return this;
   }
 }
 

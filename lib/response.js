@@ -53,7 +53,6 @@ class Response {
     this._locals = undefined;
     this._cookies = undefined;
     this._afterDrain = undefined;
-    this._drainWatched = false;
     this._statusMessage = undefined;
   }
 
@@ -193,7 +192,7 @@ class Response {
     try {
       for await (const chunk of readable) {
         if (this.completed) break;
-        if (this.write(chunk) === false && !this.completed) await this._drained();
+        if (this.write(chunk) === false && !this.completed) await new Promise((resolve) => this._onDrainOrClose(resolve));
       }
     } catch (err) {
       return this.throw(err);
@@ -297,24 +296,22 @@ class Response {
       if (ok === undefined) process.nextTick(callback, new Error('client disconnected'));
       // Backpressure is not an error: the callback runs once the backlog drains, and
       // callbacks keep the order of their writes.
-      else if (ok === false || this._afterDrain !== undefined) (this._afterDrain ??= []).push(callback);
+      else if (this._afterDrain !== undefined) this._afterDrain.push(callback);
+      else if (ok === false) this._holdUntilDrain(callback);
       else process.nextTick(callback);
     }
-    if (ok === false && this._afterDrain !== undefined && !this._drainWatched) this._watchDrain();
     return ok === true;
   }
 
-  /** Resolves at the next 'drain' (or 'close'), leaving no listener behind. */
-  _drained() {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.removeListener('drain', done);
-        this.removeListener('close', done);
-        resolve();
-      };
-      this.on('drain', done);
-      this.on('close', done);
-    });
+  /** Calls `fn` once, at the next 'drain' or 'close', leaving no listener behind. */
+  _onDrainOrClose(fn) {
+    const done = () => {
+      this.removeListener('drain', done);
+      this.removeListener('close', done);
+      fn();
+    };
+    this.on('drain', done);
+    this.on('close', done);
   }
 
   /** An SSE stream (res.sse, or a text/event-stream head of the handler's). */
@@ -330,21 +327,15 @@ class Response {
     this._server._native.abortResponse(this._id);
   }
 
-  /** Runs write callbacks held for a drain once it comes (or the response closes). */
-  _watchDrain() {
-    this._drainWatched = true;
-    const run = (err) => {
-      this._drainWatched = false;
-      this.removeListener('drain', onDrain);
-      this.removeListener('close', onClose);
+  /** Holds write callbacks (this one and later ones) until a drain comes, or the response closes. */
+  _holdUntilDrain(callback) {
+    this._afterDrain = [callback];
+    this._onDrainOrClose(() => {
       const callbacks = this._afterDrain;
       this._afterDrain = undefined;
+      const err = this.aborted ? new Error('client disconnected') : undefined;
       for (const cb of callbacks) cb(err);
-    };
-    const onDrain = () => run();
-    const onClose = () => run(this.aborted ? new Error('client disconnected') : undefined);
-    this.on('drain', onDrain);
-    this.on('close', onClose);
+    });
   }
 
   /** Ends the response, after `chunk` if given. */

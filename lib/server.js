@@ -55,7 +55,7 @@ class Server extends Router {
     this._options = options;
     this._maxBody = options.max_body_length ?? DEFAULT_MAX_BODY;
     this._routes = [];
-    // Every use() at any router depth, in registration order: { id, path, fn }.
+    // Every use() at any router depth, in registration order: { order, path, fn }.
     this._middlewares = [];
     // Registration order shared by middlewares and routes: a route's own middlewares
     // run between the global ones registered before and after it (as in HyperExpress).
@@ -204,9 +204,10 @@ class Server extends Router {
     if (record.kind === 'route') {
       const id = this._routes.length;
       const pattern = joinPath(prefix, record.pattern);
-      // HyperExpress answers 413 itself, before the handler, for a declared body over
-      // the route's (or the server's) max_body_length; Express leaves it to the parsers.
-      const maxBody = this._expressDefaults ? undefined : (record.options && record.options.max_body_length) ?? this._maxBody;
+      // The route's body limit (its option, else the server's). HyperExpress answers
+      // 413 itself, before the handler, for a declared body over it; Express apps
+      // leave limits to their body parsers.
+      const maxBody = this._expressDefaults ? Infinity : (record.options && record.options.max_body_length) ?? this._maxBody;
       const paramNames = this._native.addRoute(record.method, pattern, id, maxBody);
       const route = {
         order: this._nextOrder++,
@@ -214,6 +215,7 @@ class Server extends Router {
         pattern,
         handler: record.handler,
         options: record.options,
+        maxBody,
         middlewares: record.middlewares,
         paramNames: paramNames.length ? paramNames : NO_NAMES,
       };
@@ -413,8 +415,7 @@ class Server extends Router {
   }
 
   _handleError(req, res, err) {
-    // HyperExpress's wording, which error handlers match on.
-    if (!(err instanceof Error)) err = new Error(`ERR_CAUGHT_NON_ERROR_TYPE: ${err}`);
+    err = asError(err);
     if (res.completed) return;
     if (this._errorHandler) {
       try {
@@ -422,7 +423,7 @@ class Server extends Router {
         if (out && typeof out.then === 'function') out.then(undefined, (e) => defaultError(req, res, e));
         return;
       } catch (e) {
-        err = e instanceof Error ? e : new Error(`ERR_CAUGHT_NON_ERROR_TYPE: ${e}`);
+        err = asError(e);
       }
     }
     defaultError(req, res, err);
@@ -489,6 +490,11 @@ function toNativeEvent(e) {
   if (typeof e !== 'object') e = { data: e };
   const data = typeof e.data === 'string' ? e.data : Buffer.isBuffer(e.data) ? e.data.toString('utf8') : e.data === undefined ? '' : JSON.stringify(e.data);
   return { id: e.id === undefined || e.id === null ? undefined : String(e.id), event: e.event === undefined || e.event === null ? undefined : String(e.event), data, retry: e.retry };
+}
+
+/** A thrown or rejected value as an Error, in HyperExpress's wording (error handlers match on it). */
+function asError(e) {
+  return e instanceof Error ? e : new Error(`ERR_CAUGHT_NON_ERROR_TYPE: ${e}`);
 }
 
 function defaultNotFound(req, res) {

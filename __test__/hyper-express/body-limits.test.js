@@ -26,6 +26,12 @@ function exchange(port, head, body) {
   });
 }
 
+/** POSTs `count` chunks of `size` bytes with chunked transfer (see `exchange`). */
+function postChunked(port, path, count, size) {
+  const chunk = `${size.toString(16)}\r\n${'x'.repeat(size)}\r\n`;
+  return exchange(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`, chunk.repeat(count) + '0\r\n\r\n');
+}
+
 test('a declared length over max_body_length: 413, the handler never runs, the client finishes sending without a reset', async (t) => {
   let ran = 0;
   const { port } = await serve(
@@ -63,9 +69,7 @@ test('a chunked body past max_body_length gets 413 once it is drained; the handl
       }),
     { max_body_length: 1000 },
   );
-  const pieces = Array.from({ length: 50 }, () => 'x'.repeat(10_000));
-  const chunked = pieces.map((p) => `${p.length.toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n';
-  const r = await exchange(port, 'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', chunked);
+  const r = await postChunked(port, '/up', 50, 10_000);
   assert.match(r.data, /^HTTP\/1\.1 413 /);
   assert.equal(r.error, null);
   await until(() => heard.length === 1);
@@ -94,9 +98,7 @@ test('a streamed body past the limit: for await throws the 413 error itself, and
       }),
     { max_body_length: 1000 },
   );
-  const pieces = Array.from({ length: 20 }, () => 'x'.repeat(1000));
-  const chunked = pieces.map((p) => `${p.length.toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n';
-  const r = await exchange(port, 'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', chunked);
+  const r = await postChunked(port, '/up', 20, 1000);
   assert.match(r.data, /^HTTP\/1\.1 413 /);
   await until(() => caught.length === 1);
   assert.deepEqual(caught, [413]);

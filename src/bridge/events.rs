@@ -193,8 +193,7 @@ impl Event {
       Event::Body { result: Err((_, msg)), .. } => msg.len(),
       Event::Chunk { chunk: Chunk::Data(b), .. } => b.len(),
       Event::Chunk { chunk: Chunk::Error(_, msg), .. } => msg.len(),
-      Event::Chunk { .. } => 0,
-      Event::Close { .. } | Event::Closed | Event::Drain { .. } => 0,
+      Event::Chunk { .. } | Event::Close { .. } | Event::Closed | Event::Drain { .. } => 0,
     }
   }
 }

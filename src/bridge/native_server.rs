@@ -131,9 +131,9 @@ impl NativeServer {
   }
 
   /// Adds a route; returns its parameter names in the order their values arrive.
-  #[napi(catch_unwind)]
   /// `max_body`: a request declaring a longer body gets 413 and JS never sees it
   /// (omitted or Infinity: no such check).
+  #[napi(catch_unwind)]
   pub fn add_route(&self, method: String, pattern: String, route: u32, max_body: Option<f64>) -> Result<Vec<String>> {
     let mut router = self.state.router.write();
     let names = router.add(&method, &pattern, route).map_err(err)?;

@@ -108,9 +108,7 @@ impl ResponseBody {
   }
 
   fn mark_finished(&mut self) {
-    if let Some(g) = self.guard.as_mut() {
-      g.finished = true;
-    }
+    finish(&mut self.guard);
   }
 
   pub fn attach_guard(&mut self, guard: CloseGuard) {
@@ -139,9 +137,7 @@ impl Body for ResponseBody {
         if let Some(left) = length_left.as_mut() {
           *left = left.saturating_sub(bytes.len() as u64);
           if *left == 0 {
-            if let Some(g) = this.guard.as_mut() {
-              g.finished = true;
-            }
+            finish(&mut this.guard);
           }
         }
         if let Some(g) = this.guard.as_ref() {
@@ -159,9 +155,7 @@ impl Body for ResponseBody {
         // Ended short of a declared length, the reply is cut (hyper ends the
         // connection): the client did not get it all.
         if length_left.is_none_or(|left| left == 0) {
-          if let Some(g) = this.guard.as_mut() {
-            g.finished = true;
-          }
+          finish(&mut this.guard);
         }
         Poll::Ready(None)
       }
@@ -226,6 +220,13 @@ impl Drop for ResponseBody {
     if let Some(c) = self.connection.take() {
       c.request_done();
     }
+  }
+}
+
+/// The exchange ended normally: its `close` will not say aborted.
+fn finish(guard: &mut Option<CloseGuard>) {
+  if let Some(g) = guard.as_mut() {
+    g.finished = true;
   }
 }
 

@@ -50,83 +50,77 @@ pub enum Asked {
 }
 
 /// Reads `body` on `rt`, keeping at most `cap` bytes (`declared`: its Content-Length).
-/// Past `cap`, the read stops unless the response is a stream: a stream cannot answer
-/// the 413 and goes on, so the read goes on too, discarding, to keep hyper reading the
-/// socket and seeing the client leave. A read that breaks off under a stream (most
+/// Past `cap`, JS hears at once (HyperExpress answers 413) and the rest is drained, so a
+/// client still sending gets that reply and no reset, and hyper goes on reading the
+/// socket and sees a client that leaves. A read that breaks off under a stream (most
 /// often: the client left) ends the connection, for the same reason.
 fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead>, mut body: Incoming, cap: usize, declared: Option<u64>) {
   let state = state.clone();
   rt.spawn(async move {
-    // Once past the limit, the rest is read and dropped for at most DISCARD_FOR.
-    let mut discard_until = None;
     // Sized from what the client declares, within reason: it need not send it.
     let mut kept = BytesMut::with_capacity(declared.map_or(0, |n| n.min(cap as u64).min(INITIAL_CAPACITY_MAX) as usize));
-    let mut too_large = false;
-    // A stream's 413 goes out when the limit is passed, before the rest is drained.
-    let mut reported = false;
     let result = loop {
       // A sized body is over at its last byte: asking hyper for another frame would
       // wait for the connection's next bytes.
-      let frame = if http_body::Body::is_end_stream(&body) {
-        None
-      } else if let Some(until) = discard_until {
-        match tokio::time::timeout_at(until, body.frame()).await {
-          Ok(frame) => frame,
-          // Sent for too long: stop reading; the reply went out long ago.
-          Err(_) => break Err(ReadError::TooLarge),
-        }
-      } else {
-        body.frame().await
-      };
+      let frame = if http_body::Body::is_end_stream(&body) { None } else { body.frame().await };
       match frame {
-        None => break if too_large { Err(ReadError::TooLarge) } else { Ok(exact(kept)) },
+        None => break Ok(exact(kept)),
         Some(Err(e)) => {
-          state.exchanges.with(id, |ex| {
-            if is_streaming(&ex.reply) {
-              ex.connection.kill();
-            }
-          });
+          cut_off_stream(&state, id);
           break Err(ReadError::Bad(format!("could not read the request body: {e}")));
         }
         Some(Ok(frame)) => {
           let Ok(data) = frame.into_data() else { continue };
-          if too_large {
-            continue;
-          }
           if kept.len() + data.len() > cap {
-            too_large = true;
-            kept = BytesMut::new();
-            // JS hears now (HyperExpress answers 413); the rest is read and dropped for
-            // a while, so a client still sending gets that reply and no reset, and
-            // hyper goes on reading the socket, so it sees a client that leaves.
-            report(&state, id, &slot, Err(ReadError::TooLarge));
-            reported = true;
-            discard_until = Some(tokio::time::Instant::now() + DISCARD_FOR);
-          } else {
-            kept.extend_from_slice(&data);
+            break Err(ReadError::TooLarge);
           }
+          kept.extend_from_slice(&data);
         }
       }
     };
-    drop(body);
-    if !reported {
-      report(&state, id, &slot, result);
+    let too_large = matches!(result, Err(ReadError::TooLarge));
+    report(&state, id, &slot, result);
+    if too_large && drain(&mut body).await {
+      cut_off_stream(&state, id);
     }
+    drop(body);
     slot.0.lock().ended = true;
+  });
+}
+
+/// A stream whose request body broke off ends its connection: hyper, no longer asked
+/// for the body, would not see the client leave.
+fn cut_off_stream(state: &ServerState, id: u64) {
+  state.exchanges.with(id, |ex| {
+    if is_streaming(&ex.reply) {
+      ex.connection.kill();
+    }
   });
 }
 
 /// Longest a refused body is read and dropped.
 const DISCARD_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Reads `body` to its end and drops it (for at most DISCARD_FOR): a reply that refused
-/// it goes out meanwhile, and the client, still sending, sees no reset.
+/// Reads the rest of `body` and drops it, for at most DISCARD_FOR; true if it broke off
+/// (the client left).
+async fn drain(body: &mut Incoming) -> bool {
+  let until = tokio::time::Instant::now() + DISCARD_FOR;
+  while !http_body::Body::is_end_stream(body) {
+    match tokio::time::timeout_at(until, body.frame()).await {
+      Ok(Some(Ok(_))) => {}
+      Ok(Some(Err(_))) => return true,
+      // The end, or sent for too long: the reply went out long ago.
+      Ok(None) | Err(_) => return false,
+    }
+  }
+  false
+}
+
+/// Drains `body` in a task of its own (see `drain`): a reply that refused it goes out
+/// meanwhile, and the client, still sending, sees no reset.
 pub fn discard(mut body: Incoming) {
   tokio::spawn(async move {
-    let _ = tokio::time::timeout(DISCARD_FOR, async {
-      while let Some(Ok(_)) = body.frame().await {}
-    })
-    .await;
+    drain(&mut body).await;
   });
 }
 
@@ -251,7 +245,7 @@ pub fn settle_for_stream(state: &Arc<ServerState>, id: u64, cap: usize) -> bool 
 
 /// The Content-Length the request declares. Several values (joined) don't parse: the
 /// limit decides then.
-fn declared_length(ex: &Exchange) -> Option<u64> {
+pub(super) fn declared_length(ex: &Exchange) -> Option<u64> {
   ex.headers.get(hyper::header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok())
 }
 

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
+use super::request_body::declared_length;
 use crate::bridge::events::{Chunk, Event};
 use crate::server::state::ServerState;
 
@@ -76,7 +77,7 @@ pub enum Streamed {
 pub fn start(rt: &Handle, state: &Arc<ServerState>, id: u64, limit: usize) -> Streamed {
   let found = state.exchanges.with(id, |ex| {
     if let Some(body) = ex.body.take() {
-      let declared = ex.headers.get(hyper::header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
+      let declared = declared_length(ex);
       let flow = Arc::new(BodyFlow::default());
       ex.body_flow = Some(FlowHandle(flow.clone()));
       return Some((body, flow, declared));
