@@ -250,6 +250,13 @@ export interface App {
   disabled(name: string): boolean;
   locals: Record<string, unknown>;
   settings: Record<string, unknown>;
+  /** Always '/' (apps are not mounted inside apps; mount a Router instead). */
+  readonly mountpath: string;
+  /** Registers a view engine for files ending in `ext` (otherwise `require(ext).__express`, as Express). */
+  engine(ext: string, fn: (path: string, options: Record<string, unknown>, callback: (err: Error | null, html?: string) => void) => void): this;
+  /** Renders view `name` (from the 'views' setting, with the 'view engine' extension) with app.locals and `options`. */
+  render(name: string, options: Record<string, unknown>, callback: (err: Error | null, html?: string) => void): void;
+  render(name: string, callback: (err: Error | null, html?: string) => void): void;
   channel(name: string, options?: ChannelOptions): Channel;
   stats(): ServerStats;
 }
@@ -267,18 +274,33 @@ export function json(options?: BodyParserOptions & { strict?: boolean; reviver?:
 export function urlencoded(options?: BodyParserOptions & { extended?: boolean }): Middleware;
 /** Express's `express.text()`. */
 export function text(options?: BodyParserOptions): Middleware;
+/** Express's `express.raw()`: the body as a Buffer (default type application/octet-stream). */
+export function raw(options?: BodyParserOptions): Middleware;
+/** Express's `express.static(root, options)`: serve-static (ETag, 304, Range, HEAD); mount it with `app.use(path, ...)`. */
+// A `var` as @types/express declares it: `static` is a reserved word elsewhere.
+var static: (root: string, options?: Record<string, unknown>) => Middleware;
 
 export type ParsedQuery = Record<string, string | string[]>;
 
 /**
  * The request: a stream.Readable of its body (chunks streamed from Rust as they arrive,
  * with backpressure back to the socket), plus HyperExpress's and Express's members.
+ * At run time `req instanceof http.IncomingMessage` holds too (Node's prototype chain,
+ * with every socket-touching method overridden).
  */
 export class Request extends Readable {
   /** Upper-case method, e.g. 'GET'. */
   readonly method: string;
-  /** Path and query as received, e.g. '/a/b?x=1'. */
-  readonly url: string;
+  /** Path and query, e.g. '/a/b?x=1'; inside middleware mounted on a path, without that path (Express). */
+  url: string;
+  /** "1.1", "1.0" or "2.0". */
+  readonly httpVersion: string;
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  /** Header names and values as received, flat: [name, value, name, value, ...]. */
+  readonly rawHeaders: string[];
+  /** Express: the next() of the middleware stack running this request (`hyper()` apps). */
+  next?: (err?: unknown) => void;
   /** Path without the query (not URL-decoded). */
   readonly path: string;
   /** The query string without '?', or ''. */
@@ -324,7 +346,8 @@ export class Request extends Readable {
   /** Set by body parsers such as `hyper.json()`. */
   body: any;
   /** Express: the URL as received. */
-  readonly originalUrl: string;
+  originalUrl: string;
+  /** Express: the mount path of the middleware or router running now ('' at the top). */
   baseUrl: string;
   /** The Host header without its port. */
   readonly hostname: string | undefined;
@@ -334,14 +357,22 @@ export class Request extends Readable {
   readonly socket: SocketInfo;
   readonly connection: SocketInfo;
   /**
-   * `'close'` (and `'aborted'`) follow the response's close (fire on disconnect and after a
-   * normal end); other events are the body stream's.
+   * `'close'` comes when the exchange is over (a normal end, or the client leaving, then
+   * after `'aborted'`), exactly once; other events are the body stream's.
    */
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
-export interface SocketInfo {
+/**
+ * Node's `req.socket` for one exchange: an EventEmitter that emits 'close' when the
+ * exchange is over; `readable`/`writable` until then; `destroy()` cuts the connection.
+ */
+export interface SocketInfo extends EventEmitter {
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly destroyed: boolean;
+  destroy(): this;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly remoteFamily: 'IPv4' | 'IPv6';
@@ -385,6 +416,9 @@ export class SSEventStream {
  * Events: 'prepare' (before the head is sent; headers still mutable), 'finish' (body
  * handed over), 'close' (always last, exactly once), 'abort' (the client left first),
  * 'drain' (a stream that reported backpressure is back under its high-water mark).
+ * At run time `res instanceof http.ServerResponse` holds too; send/json/redirect/
+ * sendStatus/sendFile/render go through writeHead() and end(), so middleware that
+ * wraps them (sessions, compression) sees every response.
  */
 export class Response extends EventEmitter {
   /** Status and head sent. */
@@ -395,8 +429,8 @@ export class Response extends EventEmitter {
   readonly aborted: boolean;
   statusCode: number;
   locals: Record<string, unknown>;
-  /** GET and HEAD requests: the Server-Sent Events stream (the same object on every access). On HEAD, `open()` sends the head alone and ends the response. */
-  readonly sse: SSEventStream | undefined;
+  /** GET and HEAD requests: the Server-Sent Events stream (the same object on every access). On HEAD, `open()` sends the head alone and ends the response. Assigning it puts the value in its place. */
+  sse: SSEventStream | undefined;
   /** Sets the status (100-999; throws a RangeError otherwise) and, with `message`, the status line's text. */
   status(code: number, message?: string): this;
   /** The application: the Server (or the `hyper()` app). */
@@ -421,6 +455,14 @@ export class Response extends EventEmitter {
   attachment(path?: string, name?: string): this;
   /** attachment() plus file(). */
   download(path: string, filename?: string): this;
+  /** Express: sends a file with ETag, Last-Modified, 304, Range and HEAD (the `send` module); `path` absolute or under `options.root`. */
+  sendFile(path: string, options?: Record<string, unknown>, callback?: (err?: Error) => void): this;
+  sendFile(path: string, callback: (err?: Error) => void): this;
+  /** Express: renders a view (see App.render) with res.locals and `options`, then sends it (or hands it to `callback`). */
+  render(view: string, options?: Record<string, unknown>, callback?: (err: Error | null, html?: string) => void): void;
+  render(view: string, callback: (err: Error | null, html?: string) => void): void;
+  /** Node: end() was called (or the client left). */
+  readonly finished: boolean;
   /** Appends a header, or replaces it with `overwrite`; throws on CR/LF/NUL or an invalid name. */
   header(name: string, value: string | number | readonly string[], overwrite?: boolean): this;
   /** Content-type from a short name ('json', 'html', 'text', ...) or a full MIME type. */

@@ -9,7 +9,7 @@ const { Router } = require('./lib/router');
 const { Request } = require('./lib/request');
 const { Response } = require('./lib/response');
 const { SSEventStream } = require('./lib/sse');
-const { App, json, urlencoded, text } = require('./lib/express');
+const { App, json, urlencoded, text, raw, serveStatic } = require('./lib/express');
 const { Channel } = require('./lib/channel');
 
 /** Express style: `const app = hyper()`. */
@@ -20,5 +20,5 @@ function hyper(options) {
 // `hyper.Router()` (Express) and `new hyper.Router()` (HyperExpress) both work.
 const RouterFactory = new Proxy(Router, { apply: (target, thisArg, args) => new target(...args) });
 
-Object.assign(hyper, { Server, Router: RouterFactory, Request, Response, SSEventStream, Channel, App, json, urlencoded, text });
+Object.assign(hyper, { Server, Router: RouterFactory, Request, Response, SSEventStream, Channel, App, json, urlencoded, text, raw, static: serveStatic });
 module.exports = hyper;

@@ -1,15 +1,17 @@
 'use strict';
-// The package as users get it: the root package (JS only) plus the per-platform package
-// that carries the .node binary, packed with `npm pack` the way `napi prepublish` would
-// publish them, installed into a scratch app from the tarballs (offline, no registry),
-// then a child process that require()s 'hyper-sse' serves one SSE response.
+// The package as users get it: `scripts/publish.js` publishes the per-platform package
+// (the .node binary) and the JS-only root (optionalDependencies naming the platform
+// package, as `napi prepublish` does) to a throwaway registry (verdaccio, started here on
+// 127.0.0.1, with the runtime dependencies published into it from node_modules: no
+// network); a scratch app runs `npm install hyper-sse` by name, then a child process
+// that require()s it serves one SSE response.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const http = require('node:http');
-const { execFileSync, spawn } = require('node:child_process');
+const { execFile, execFileSync, spawn } = require('node:child_process');
 
 const ROOT = path.resolve(__dirname, '..');
 const PLATFORM = 'linux-x64-gnu';
@@ -30,38 +32,116 @@ const cleanEnv = Object.fromEntries(
 );
 
 /** Runs npm (blocking: none of these steps talk to our server). Returns stdout. */
-function npm(cwd, args) {
+function npm(cwd, args, env = cleanEnv) {
   try {
-    return execFileSync('npm', args, { cwd, env: cleanEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
+    return execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180000 });
   } catch (err) {
     throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${err.stdout || ''}\n${err.stderr || err.message}`);
   }
 }
 
-/** `npm pack` in `dir` into `dest`; returns { file, files } (tarball path, packed paths). */
-function pack(dir, dest) {
-  const [info] = JSON.parse(npm(dir, ['pack', '--json', '--ignore-scripts', '--pack-destination', dest]));
-  return { file: path.join(dest, info.filename), files: info.files.map((f) => f.path) };
+/** Runs npm without blocking (the registry is a child of this process). */
+function npmAsync(cwd, args, env) {
+  return new Promise((resolve, reject) => {
+    execFile('npm', args, { cwd, env, encoding: 'utf8', timeout: 180000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${stdout}\n${stderr || err.message}`));
+      else resolve(stdout);
+    });
+  });
 }
 
-/**
- * The root package's runtime dependencies, and theirs, packed from node_modules into
- * `dest`, so the scratch install stays offline. Returns the tarball paths.
- */
-function packDependencies(rootPkg, dest) {
-  const seen = new Set();
-  const files = [];
-  const visit = (deps) => {
+/** Where Node would find package `name` required from `dir` (nested versions first). */
+function findPackage(dir, name) {
+  for (let d = dir; d.startsWith(ROOT); d = path.dirname(d)) {
+    const candidate = path.join(d, 'node_modules', name);
+    if (fs.existsSync(path.join(candidate, 'package.json'))) return candidate;
+  }
+  throw new Error(`${name} (needed by ${dir}) is not in node_modules: run npm ci`);
+}
+
+/** The directories of the root's runtime dependencies and theirs, each name@version once. */
+function dependencyDirs(rootPkg) {
+  const seen = new Map();
+  const visit = (dir, deps) => {
     for (const name of Object.keys(deps || {})) {
-      if (seen.has(name)) continue;
-      seen.add(name);
-      const dir = path.join(ROOT, 'node_modules', name);
-      files.push(pack(dir, dest).file);
-      visit(JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).dependencies);
+      const found = findPackage(dir, name);
+      const pkg = JSON.parse(fs.readFileSync(path.join(found, 'package.json'), 'utf8'));
+      const key = `${pkg.name}@${pkg.version}`;
+      if (seen.has(key)) continue;
+      seen.set(key, found);
+      visit(found, pkg.dependencies);
     }
   };
-  visit(rootPkg.dependencies);
-  return files;
+  visit(ROOT, rootPkg.dependencies);
+  return [...seen.values()];
+}
+
+/** Starts verdaccio on 127.0.0.1 with storage under `dir`; resolves { url, child }. */
+async function startRegistry(t, dir) {
+  const port = await freePort();
+  const config = path.join(dir, 'config.yaml');
+  fs.writeFileSync(
+    config,
+    [
+      `storage: ${path.join(dir, 'storage')}`,
+      'auth:',
+      '  htpasswd:',
+      `    file: ${path.join(dir, 'htpasswd')}`,
+      '    max_users: 10',
+      'uplinks: {}',
+      'packages:',
+      "  '**':",
+      '    access: $all',
+      '    publish: $authenticated',
+      'max_body_size: 200mb',
+      'log: { type: stdout, format: json, level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'verdaccio', 'bin', 'verdaccio'), '--config', config, '--listen', `127.0.0.1:${port}`], {
+    env: cleanEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c) => (output += c));
+  child.stderr.on('data', (c) => (output += c));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM');
+  });
+  const url = `http://127.0.0.1:${port}/`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`verdaccio exited:\n${output}`);
+    try {
+      const res = await fetch(`${url}-/ping`);
+      if (res.ok) break;
+    } catch {}
+    if (i > 300) throw new Error(`verdaccio did not answer within 30 s:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { url, child };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = require('node:net').createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Creates a registry user (npm adduser's request); returns its token. */
+async function addUser(url) {
+  const res = await fetch(`${url}-/user/org.couchdb.user:tester`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'tester', password: 'tester-password', email: 'tester@example.com' }),
+  });
+  const body = await res.json();
+  assert.ok(body.token, `verdaccio adduser: ${res.status} ${JSON.stringify(body)}`);
+  return body.token;
 }
 
 /** Every file under `dir`, relative paths. */
@@ -133,61 +213,60 @@ function get(port, urlPath) {
 }
 
 test(
-  'published packages: JS-only root + platform binary package install from tarballs and serve SSE',
-  { timeout: 180000, skip: supported ? false : `the ${PLATFORM} package only installs on linux x64 glibc` },
+  'published packages: `npm install hyper-sse` by name from a registry, then serve SSE',
+  { timeout: 300000, skip: supported ? false : `the ${PLATFORM} package only installs on linux x64 glibc` },
   async (t) => {
     const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
     const platformDir = path.join(ROOT, 'npm', PLATFORM);
     const platformPkg = JSON.parse(fs.readFileSync(path.join(platformDir, 'package.json'), 'utf8'));
     const binaryName = `${rootPkg.napi.binaryName}.${PLATFORM}.node`;
-    const builtBinary = path.join(ROOT, binaryName);
-    assert.ok(fs.existsSync(builtBinary), `${binaryName} is not built; run npm run build`);
+    assert.ok(fs.existsSync(path.join(ROOT, binaryName)), `${binaryName} is not built; run npm run build`);
     assert.equal(platformPkg.name, `${rootPkg.name}-${PLATFORM}`);
-    assert.equal(platformPkg.version, rootPkg.version, `npm/${PLATFORM}/package.json version must match the root version`);
     assert.equal(platformPkg.main, binaryName);
 
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hyper-sse-pkg-'));
     t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const { url } = await startRegistry(t, tmp);
+    const token = await addUser(url);
+    const npmrc = path.join(tmp, '.npmrc');
+    const host = url.replace(/^http:/, '');
+    fs.writeFileSync(npmrc, `registry=${url}\n${host}:_authToken=${token}\n`);
+    // A private cache and config: nothing touches ~/.npm or the user's registry.
+    const env = { ...cleanEnv, NPM_CONFIG_USERCONFIG: npmrc, NPM_CONFIG_CACHE: path.join(tmp, 'npm-cache'), NPM_CONFIG_REGISTRY: url };
+
+    // 1. The runtime dependencies, from node_modules (the registry has no uplink).
+    const dirs = dependencyDirs(rootPkg);
     const tarballs = path.join(tmp, 'tarballs');
     fs.mkdirSync(tarballs);
-
-    // 1. The platform package: npm/<platform>/* plus the built binary.
-    const platformStage = path.join(tmp, 'platform');
-    fs.cpSync(platformDir, platformStage, { recursive: true });
-    fs.copyFileSync(builtBinary, path.join(platformStage, binaryName));
-    const platformTgz = pack(platformStage, tarballs);
-    assert.ok(platformTgz.files.includes(binaryName), `platform tarball lacks ${binaryName}: ${platformTgz.files}`);
-
-    // 2. The root package: the files npm would publish from the repo, with the
-    //    optionalDependencies `napi prepublish` adds.
-    const [dry] = JSON.parse(npm(ROOT, ['pack', '--dry-run', '--json', '--ignore-scripts']));
-    const rootStage = path.join(tmp, 'root');
-    for (const { path: rel } of dry.files) {
-      fs.mkdirSync(path.dirname(path.join(rootStage, rel)), { recursive: true });
-      fs.copyFileSync(path.join(ROOT, rel), path.join(rootStage, rel));
+    for (let i = 0; i < dirs.length; i += 6) {
+      await Promise.all(
+        dirs.slice(i, i + 6).map(async (dir) => {
+          const [info] = JSON.parse(await npmAsync(dir, ['pack', '--json', '--ignore-scripts', '--pack-destination', tarballs], env));
+          await npmAsync(tmp, ['publish', '--ignore-scripts', '--tag', 'dep', path.join(tarballs, info.filename)], env);
+        }),
+      );
     }
-    const published = { ...rootPkg, optionalDependencies: { ...rootPkg.optionalDependencies, [platformPkg.name]: rootPkg.version } };
-    fs.writeFileSync(path.join(rootStage, 'package.json'), JSON.stringify(published, null, 2) + '\n');
-    const rootTgz = pack(rootStage, tarballs);
-    for (const f of ['package.json', 'index.js', 'binding.js', 'lib/native.js']) {
-      assert.ok(rootTgz.files.includes(f), `root tarball lacks ${f}: ${rootTgz.files}`);
-    }
-    assert.deepEqual(rootTgz.files.filter((f) => f.endsWith('.node')), [], 'the root tarball must not carry a .node binary');
 
-    // 3. A scratch app installs both tarballs. --offline: nothing is looked up on the
-    //    registry (these names are not published); the optional dependency is satisfied
-    //    by the platform tarball installed alongside. A private cache keeps ~/.npm clean.
+    // 2. hyper-sse itself, with the publish script users of this repo run.
+    await new Promise((resolve, reject) => {
+      execFile(process.execPath, [path.join(ROOT, 'scripts', 'publish.js'), '--registry', url], { cwd: ROOT, env, encoding: 'utf8', timeout: 180000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`publish.js failed:\n${stdout}\n${stderr}`)) : resolve(),
+      );
+    });
+
+    // 3. A scratch app with nothing else installs it by name.
     const app = path.join(tmp, 'app');
     fs.mkdirSync(app);
-    npm(app, ['init', '-y']);
-    const deps = packDependencies(rootPkg, tarballs);
-    npm(app, ['install', '--no-audit', '--no-fund', '--offline', '--cache', path.join(tmp, 'npm-cache'), ...deps, rootTgz.file, platformTgz.file]);
+    npm(app, ['init', '-y'], env);
+    await npmAsync(app, ['install', '--no-audit', '--no-fund', 'hyper-sse'], env);
     const installedRoot = path.join(app, 'node_modules', rootPkg.name);
     const installedPlatform = path.join(app, 'node_modules', platformPkg.name);
     assert.deepEqual(listFiles(installedRoot).filter((f) => f.endsWith('.node')), [], 'node_modules/hyper-sse must not hold a .node file');
     assert.ok(fs.existsSync(path.join(installedPlatform, binaryName)), `node_modules/${platformPkg.name} lacks ${binaryName}`);
     const installedManifest = JSON.parse(fs.readFileSync(path.join(installedRoot, 'package.json'), 'utf8'));
     assert.equal(installedManifest.optionalDependencies[platformPkg.name], rootPkg.version);
+    assert.equal(installedManifest.devDependencies, undefined);
+    for (const f of ['index.js', 'index.d.ts', 'binding.js', 'lib/native.js']) assert.ok(fs.existsSync(path.join(installedRoot, f)), `the installed package lacks ${f}`);
 
     // 4. An app that require()s the installed package serves one SSE response.
     fs.writeFileSync(path.join(app, 'server.js'), APP);

@@ -18,6 +18,10 @@ class App {
     this._routes = new Map();
     this.locals = Object.create(null);
     this.settings = Object.create(null);
+    this.engines = Object.create(null);
+    this._viewCache = new Map();
+    /** Express: the path this app is mounted on (apps are not mounted inside apps here). */
+    this.mountpath = '/';
     this._server.set_not_found_handler((req, res) => this._run(undefined, req, res));
     this._server._mountTarget = this;
   }
@@ -102,7 +106,7 @@ class App {
       // ever will, and its requests can start at its own layer instead of scanning
       // every route before it (Rust already matched it).
       const startAt = this._stack.some((l) => !l.route) ? 0 : this._stack.length;
-      route = { handlers: [], startAt };
+      route = { handlers: [], startAt, baseUrl: '' };
       this._routes.set(key, route);
       this._stack.push({ route, path: pattern, fn: undefined, handlesError: false });
       this._server._route(method, pattern, [(req, res) => this._run(route, req, res)]);
@@ -112,31 +116,127 @@ class App {
   }
 
   _apply(record, prefix) {
-    if (record.kind === 'route') this._addRoute(record.method, joinPath(prefix, record.pattern), record.middlewares.concat(record.handler));
+    if (record.kind === 'route') {
+      this._addRoute(record.method, joinPath(prefix, record.pattern), record.middlewares.concat(record.handler));
+      // A router's route sees the router's mount path as req.baseUrl, as in Express.
+      this._routes.get(`${record.method} ${expressPattern(joinPath(prefix, record.pattern))}`).baseUrl = prefix === '/' ? '' : prefix.replace(/\/$/, '');
+    }
     else if (record.kind === 'use') this.use(joinPath(prefix, record.path), record.fn);
     else if (record.kind === 'mount') record.router._subscribe((r) => this._apply(r, joinPath(prefix, record.path)));
   }
 
-  /** Runs the stack in order for a request that matched `matched` (or no route). */
+  /**
+   * Runs the stack in order for a request that matched `matched` (or no route).
+   * Middleware mounted on a path sees `req.url` without it and `req.baseUrl` set to
+   * it, until it calls next() (as Express's router does).
+   */
   _run(matched, req, res) {
     const stack = this._stack;
     let i = matched ? matched.startAt : 0;
+    let removed = '';
     const next = (err) => {
       if (err === 'route' || err === 'router') err = undefined;
-      if (res.completed) return;
+      if (removed !== '') {
+        req.url = removed + req.url;
+        req.baseUrl = '';
+        removed = '';
+      }
+      // A response already over stops the chain, except for an error: Express hands
+      // it to the error middleware even when the client has left (they log it).
+      if (res.completed && !err) return;
       while (i < stack.length) {
         const layer = stack[i++];
         if (layer.route) {
-          if (layer.route === matched && !err) return runRoute(layer.route.handlers, req, res, next);
+          if (layer.route === matched && !err) {
+            // A router's route: below its router's mount path, as Express has it.
+            if (matched.baseUrl !== '') {
+              removed = matched.baseUrl;
+              req.url = req.url.slice(removed.length) || '/';
+              if (req.url[0] !== '/') req.url = '/' + req.url;
+              req.baseUrl = removed;
+            }
+            return runRoute(layer.route.handlers, req, res, next);
+          }
           continue;
         }
         if (!underPath(layer.path, req.path)) continue;
-        if (err ? layer.handlesError : !layer.handlesError) return invoke(layer.fn, err || undefined, req, res, next);
+        if (err ? layer.handlesError : !layer.handlesError) {
+          if (layer.path !== '/') {
+            removed = req.url.slice(0, layer.path.length - (layer.path.endsWith('/') ? 1 : 0));
+            req.url = req.url.slice(removed.length);
+            if (req.url[0] !== '/') req.url = '/' + req.url;
+            req.baseUrl = removed;
+          }
+          return invoke(layer.fn, err || undefined, req, res, next);
+        }
       }
       if (err) finalError(err, req, res);
       else notFound(req, res);
     };
+    req.next = next;
     next();
+  }
+
+  // -- views (Express's view system) -------------------------------------------
+
+  /** Express: registers `fn(path, options, callback)` to render files ending in `ext`. */
+  engine(ext, fn) {
+    if (typeof fn !== 'function') throw new Error('callback function required');
+    this.engines[ext[0] === '.' ? ext : '.' + ext] = fn;
+    return this;
+  }
+
+  /** Express: renders view `name` with app.locals and `options`; `callback(err, html)`. */
+  render(name, options, callback) {
+    if (typeof options === 'function') [callback, options] = [options, {}];
+    const opts = { ...this.locals, ...options?._locals, ...options };
+    delete opts._locals;
+    if (opts.cache == null) opts.cache = this.enabled('view cache');
+    let view;
+    try {
+      view = this._view(name, opts.cache);
+    } catch (err) {
+      return callback(err);
+    }
+    try {
+      view.engine(view.path, opts, callback);
+    } catch (err) {
+      callback(err);
+    }
+  }
+
+  /** The file and engine for view `name` (an Error if no file is found). */
+  _view(name, cache) {
+    if (cache && this._viewCache.has(name)) return this._viewCache.get(name);
+    const path = require('path');
+    const fs = require('fs');
+    const defaultEngine = this.settings['view engine'];
+    let ext = path.extname(name);
+    if (!ext && !defaultEngine) throw new Error('No default engine was specified and no extension was provided.');
+    if (!ext) ext = defaultEngine[0] === '.' ? defaultEngine : '.' + defaultEngine;
+    const fileName = path.extname(name) ? name : name + ext;
+    const roots = [].concat(this.settings.views ?? path.resolve('views'));
+    let file;
+    for (const root of roots) {
+      const candidates = [path.resolve(root, fileName), path.join(path.resolve(root, path.basename(fileName, ext)), 'index' + ext)];
+      file = candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
+      if (file) break;
+    }
+    if (!file) {
+      const err = new Error(`Failed to lookup view "${name}" in views ${roots.length > 1 ? `directories "${roots.slice(0, -1).join('", "')}" or "${roots.at(-1)}"` : `directory "${roots[0]}"`}`);
+      err.view = { name, path: undefined };
+      throw err;
+    }
+    if (!this.engines[ext]) {
+      // As Express: the engine module named by the extension, through its __express.
+      const mod = require(ext.slice(1));
+      const fn = mod.__express;
+      if (typeof fn !== 'function') throw new Error(`Module "${ext.slice(1)}" does not provide a view engine.`);
+      this.engines[ext] = fn;
+    }
+    const view = { path: file, engine: this.engines[ext] };
+    if (cache) this._viewCache.set(name, view);
+    return view;
   }
 }
 
@@ -267,7 +367,7 @@ function bodyParser(options, defaults, parse) {
     req._server._readBody(req._id, limit).then(
       (buf) => {
         try {
-          req.body = parse(buf.toString('utf8'));
+          req.body = parse(buf);
         } catch (e) {
           const err = httpError(400, e.message);
           err.type = 'entity.parse.failed';
@@ -287,7 +387,8 @@ function bodyParser(options, defaults, parse) {
 /** Express's `express.json()`: JSON bodies into `req.body`; 413 past `limit` (default '100kb'), 400 if malformed. */
 function json(options = {}) {
   const strict = options.strict !== false;
-  return bodyParser(options, { type: 'application/json' }, (text) => {
+  return bodyParser(options, { type: 'application/json' }, (buf) => {
+    const text = buf.toString('utf8');
     if (text.length === 0) return {};
     if (strict && !/^[\s\uFEFF]*[[{]/.test(text)) throw new SyntaxError('JSON body must be an object or an array');
     return JSON.parse(text, options.reviver);
@@ -296,12 +397,22 @@ function json(options = {}) {
 
 /** Express's `express.urlencoded()`: form bodies into `req.body`. */
 function urlencoded(options = {}) {
-  return bodyParser(options, { type: 'application/x-www-form-urlencoded' }, (text) => ({ ...querystring.parse(text) }));
+  return bodyParser(options, { type: 'application/x-www-form-urlencoded' }, (buf) => ({ ...querystring.parse(buf.toString('utf8')) }));
 }
 
 /** Express's `express.text()`. */
 function text(options = {}) {
-  return bodyParser(options, { type: 'text/plain' }, (t) => t);
+  return bodyParser(options, { type: 'text/plain' }, (buf) => buf.toString('utf8'));
 }
 
-module.exports = { App, json, urlencoded, text };
+/** Express's `express.raw()`: the body as a Buffer. */
+function raw(options = {}) {
+  return bodyParser(options, { type: 'application/octet-stream' }, (buf) => buf);
+}
+
+/** Express's `express.static(root, options)`: serve-static, as Express ships it. */
+function serveStatic(root, options) {
+  return require('serve-static')(root, options);
+}
+
+module.exports = { App, json, urlencoded, text, raw, serveStatic };

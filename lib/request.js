@@ -2,6 +2,8 @@
 // The request a handler sees: fields are read from Rust only when first asked for,
 // then cached (most handlers never look at most of them).
 
+const EventEmitter = require('events');
+const http = require('http');
 const querystring = require('querystring');
 const { Readable } = require('stream');
 const cookie = require('cookie');
@@ -18,6 +20,9 @@ class Request {
     this._id = id;
     this.method = method;
     this.url = url;
+    /** Express: the URL as received (`url` loses a mount path inside mounted middleware). */
+    this.originalUrl = url;
+    this._pathOf = undefined;
     this._paramNames = paramNames;
     this._paramValues = paramValues;
     this._path = undefined;
@@ -35,6 +40,9 @@ class Request {
     /** Set by body parsers such as `hyper.json()`. */
     this.body = undefined;
     this.baseUrl = '';
+    this.aborted = false;
+    this._complete = undefined;
+    this._httpVersion = undefined;
   }
 
   /** HyperExpress: per-request data for later middleware and handlers (made on first use). */
@@ -79,11 +87,6 @@ class Request {
     return '';
   }
 
-  /** Express: the URL as received. */
-  get originalUrl() {
-    return this.url;
-  }
-
   /** Express: the Host header without its port. */
   get hostname() {
     const host = this.get('host');
@@ -105,17 +108,20 @@ class Request {
    * these are accepted and do nothing.
    */
   get socket() {
-    if (this._socket === undefined) this._socket = new SocketInfo(this);
+    if (this._socket === undefined) this._socket = new ExchangeSocket(this);
     return this._socket;
   }
   get connection() {
     return this.socket;
   }
 
+  /** The URL's path (of `url` as it is now: mounted middleware sees it without the mount path). */
   get path() {
-    if (this._path === undefined) {
-      const q = this.url.indexOf('?');
-      this._path = q === -1 ? this.url : this.url.slice(0, q);
+    if (this._pathOf !== this.url) {
+      const url = this.url;
+      const q = url.indexOf('?');
+      this._path = q === -1 ? url : url.slice(0, q);
+      this._pathOf = url;
     }
     return this._path;
   }
@@ -205,7 +211,10 @@ class Request {
 
   /** The whole body as a Buffer, read in Rust up to `max_body_length`. */
   buffer() {
-    if (this._body === undefined) this._body = this._server._readBody(this._id, this._maxBody, this.res);
+    if (this._body === undefined) {
+      this._body = this._server._readBody(this._id, this._maxBody, this.res);
+      this._body.then(() => (this._complete = true), () => {});
+    }
     return this._body;
   }
 
@@ -259,7 +268,7 @@ class Request {
   _onChunk(chunk) {
     if (chunk === null) {
       this._streaming = 'ended';
-      this.complete = true;
+      this._complete = true;
       this.push(null);
       return;
     }
@@ -278,7 +287,10 @@ class Request {
   /** The client left (or the exchange ended) before the body was all read. */
   _onBodyAborted() {
     this._streaming = 'ended';
-    this.aborted = true;
+    if (!this.aborted) {
+      this.aborted = true;
+      this.emit('aborted');
+    }
     const err = new Error('aborted');
     err.code = 'ECONNRESET';
     // As Node's IncomingMessage: an error only for whoever listens for one.
@@ -317,8 +329,9 @@ class Request {
   }
 
   /**
-   * Express-style: `req.on('close')` (and 'aborted') follow the response's close
-   * (abort); other events are the body stream's ('data', 'end', 'error', ...).
+   * 'close' (and 'aborted' first, if the client left before the response was over)
+   * come when the exchange ends, as Node's request's do: listening asks Rust to say
+   * when. Other events are the body stream's ('data', 'end', 'error', ...).
    */
   on(event, listener) {
     return this._listen('on', event, listener);
@@ -330,16 +343,105 @@ class Request {
     return this._listen('once', event, listener);
   }
 
+  prependListener(event, listener) {
+    return this._listen('prependListener', event, listener);
+  }
+  prependOnceListener(event, listener) {
+    return this._listen('prependOnceListener', event, listener);
+  }
+
   _listen(how, event, listener) {
-    if (event !== 'close' && event !== 'aborted') return Readable.prototype[how].call(this, event, listener);
-    if (this.res) this.res[how](event === 'aborted' ? 'abort' : event, listener);
+    if ((event === 'close' || event === 'aborted') && this.res) this.res._watch();
+    return Readable.prototype[how].call(this, event, listener);
+  }
+
+  /** The exchange is over (from the response's close): 'aborted' if the client left, then 'close'. */
+  _exchangeClosed(aborted) {
+    if (this._socket !== undefined) this._socket._exchangeClosed();
+    // Never listened to (the Readable side was never set up): nothing to say.
+    if (this._events === undefined) return;
+    if (aborted && !this.aborted) {
+      this.aborted = true;
+      this.emit('aborted');
+    }
+    this.emit('close');
+  }
+
+  // -- the rest of Node's IncomingMessage -------------------------------------
+
+  /** Node: true once the whole body has arrived (at once for a request without one). */
+  get complete() {
+    if (this._complete === undefined) this._complete = !this._hasBody();
+    return this._complete;
+  }
+  set complete(value) {
+    this._complete = value;
+  }
+
+  _hasBody() {
+    if (this._header('transfer-encoding') !== undefined) return true;
+    const length = this._header('content-length');
+    return length !== undefined && Number(length) > 0;
+  }
+
+  /** "1.1", "1.0" or "2.0". */
+  get httpVersion() {
+    if (this._httpVersion === undefined) this._httpVersion = this._server._native.httpVersion(this._id) || '1.1';
+    return this._httpVersion;
+  }
+  get httpVersionMajor() {
+    return Number(this.httpVersion[0]);
+  }
+  get httpVersionMinor() {
+    return Number(this.httpVersion[2]);
+  }
+
+  /** Node: names and values as received, flat. */
+  get rawHeaders() {
+    const text = this._server._calls.requestHeaders(this._id);
+    return text === '' ? [] : text.split('\n');
+  }
+  get headersDistinct() {
+    const out = Object.create(null);
+    const raw = this.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) (out[raw[i]] ??= []).push(raw[i + 1]);
+    return out;
+  }
+  get trailers() {
+    return {};
+  }
+  get trailersDistinct() {
+    return {};
+  }
+  get rawTrailers() {
+    return [];
+  }
+  get upgrade() {
+    return false;
+  }
+
+  /** Node: timeouts of request sockets are managed in Rust; accepted and ignored. */
+  setTimeout(msecs, callback) {
+    if (typeof callback === 'function') this.once('timeout', callback);
     return this;
+  }
+
+  /** Readable: destroying the request stops reading it (the exchange goes on). */
+  _destroy(err, callback) {
+    if (this._streaming === 'flowing' || this._streaming === 'paused') {
+      this._streaming = 'ended';
+      this._server._bodyStreams.delete(this._id);
+    }
+    callback(err);
   }
 }
 
-// A Request is a stream.Readable (instanceof, pipe, for await), set up lazily: the
-// Readable state is made the first time a stream method reads it.
-Object.setPrototypeOf(Request.prototype, Readable.prototype);
+// A Request is a stream.Readable (instanceof, pipe, for await) and, by its prototype
+// chain, an http.IncomingMessage (Node's constructor never runs: every method of its
+// that would touch a socket is overridden above). The Readable state is set up lazily,
+// the first time a stream method reads it.
+Object.setPrototypeOf(Request.prototype, http.IncomingMessage.prototype);
+Object.setPrototypeOf(Request, http.IncomingMessage);
 Object.defineProperty(Request.prototype, '_readableState', {
   configurable: true,
   get() {
@@ -356,13 +458,51 @@ Object.defineProperty(Request.prototype, '_readableState', {
 // 'close' is its response's.
 const READABLE_OPTIONS = { highWaterMark: 64 * 1024, autoDestroy: false, emitClose: false };
 
-class SocketInfo {
+/**
+ * Node's `req.socket` as middleware uses it, for one exchange: the peer's address,
+ * `readable`/`writable` until the exchange is over, then 'close'; `destroy()` cuts the
+ * connection off. Timeouts and socket options are managed in Rust: accepted, ignored.
+ */
+class ExchangeSocket extends EventEmitter {
   constructor(req) {
+    super();
+    this._req = req;
     this.remoteAddress = req.ip;
     this.remotePort = req._server._native.remotePort(req._id);
     this.remoteFamily = this.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
+    this.destroyed = Boolean(req.res && req.res._closed);
+    // 'close' needs the response's close event from Rust.
+    if (req.res && !this.destroyed) req.res._watch();
   }
-  setTimeout() {
+  get readable() {
+    return !this.destroyed;
+  }
+  get writable() {
+    return !this.destroyed;
+  }
+  get localPort() {
+    return this._req._server.port;
+  }
+  get encrypted() {
+    return undefined;
+  }
+  address() {
+    const port = this._req._server.port;
+    return { address: this._req._server._host || '0.0.0.0', family: this.remoteFamily, port };
+  }
+  destroy() {
+    const res = this._req.res;
+    if (res && !res._closed) {
+      res._abort();
+      process.nextTick(() => res._close(true));
+    }
+    return this;
+  }
+  end() {
+    return this.destroy();
+  }
+  setTimeout(msecs, callback) {
+    if (typeof callback === 'function') this.once('timeout', callback);
     return this;
   }
   setNoDelay() {
@@ -370,6 +510,20 @@ class SocketInfo {
   }
   setKeepAlive() {
     return this;
+  }
+  ref() {
+    return this;
+  }
+  unref() {
+    return this;
+  }
+  cork() {}
+  uncork() {}
+
+  _exchangeClosed() {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emit('close', false);
   }
 }
 

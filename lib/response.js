@@ -7,6 +7,7 @@
 // first gives 'abort' then 'close'. Each fires at most once.
 
 const EventEmitter = require('events');
+const http = require('http');
 const { Readable } = require('stream');
 const cookie = require('cookie');
 const signature = require('cookie-signature');
@@ -27,9 +28,9 @@ const MIME = {
 
 const WATCHED = new Set(['close', 'abort', 'finish']);
 
-const { on: emitterOn, once: emitterOnce } = EventEmitter.prototype;
+const { on: emitterOn, once: emitterOnce, prependListener: emitterPrepend, prependOnceListener: emitterPrependOnce } = EventEmitter.prototype;
 
-// An EventEmitter (its prototype is EventEmitter.prototype, see below) whose listener
+// An EventEmitter (through Node's ServerResponse prototype, see below) whose listener
 // table is made by the first `on`: EventEmitter's constructor would make one per
 // response, most of which never get a listener.
 class Response {
@@ -214,6 +215,57 @@ class Response {
     return this;
   }
 
+  /**
+   * Express: renders view `view` (see App.render) with res.locals and `options`, then
+   * sends it; with `callback(err, html)`, hands the result there instead.
+   */
+  render(view, options, callback) {
+    const app = this.app;
+    if (typeof app.render !== 'function') throw new TypeError('res.render() needs a hyper() app (with a view engine)');
+    if (typeof options === 'function') [callback, options] = [options, {}];
+    const opts = { ...options, _locals: this.locals };
+    app.render(view, opts, callback || ((err, html) => (err ? this._req.next(err) : this.send(html))));
+  }
+
+  /**
+   * Express: sends the file at `path` (absolute, or under `options.root`) with the
+   * `send` module: ETag, Last-Modified, 304, Range, HEAD. `callback(err)` once done;
+   * without one, errors go to next().
+   */
+  sendFile(path, options, callback) {
+    if (typeof options === 'function') [callback, options] = [options, {}];
+    if (!path || typeof path !== 'string') throw new TypeError('path must be a string to res.sendFile');
+    const opts = { ...options };
+    if (!opts.root && !require('path').isAbsolute(path)) throw new TypeError('path must be absolute or specify root to res.sendFile');
+    if (opts.etag === undefined) opts.etag = this.app.settings?.etag !== false;
+    const file = require('send')(this._req, encodeURI(path), opts);
+    let over = false;
+    const done = (err) => {
+      if (over) return;
+      over = true;
+      if (callback) return callback(err);
+      if (err && err.code === 'EISDIR') return this._req.next?.();
+      if (err && err.code !== 'ECONNABORTED') (this._req.next ? this._req.next(err) : this.throw(err));
+    };
+    file.on('error', done);
+    file.on('end', () => done());
+    file.on('directory', () => {
+      const err = new Error('EISDIR, read');
+      err.code = 'EISDIR';
+      done(err);
+    });
+    if (opts.headers) file.on('headers', () => this.set(opts.headers));
+    this.once('close', () => {
+      // A 304, a HEAD or an error page ends without the file's 'end'.
+      if (over || !this.aborted) return done();
+      const err = new Error('Request aborted');
+      err.code = 'ECONNABORTED';
+      done(err);
+    });
+    file.pipe(this);
+    return this;
+  }
+
   /** Content-Disposition: attachment (with the file's name, and its content type). */
   attachment(path, name) {
     if (path === undefined || path === null) return this.header('content-disposition', 'attachment', true);
@@ -243,6 +295,14 @@ class Response {
       // A constant name and value: nothing to check.
       this._headers.push('content-type', typeof body === 'string' ? MIME.html : 'application/octet-stream');
     }
+    // Through end(), as Express's send: middleware that wraps res.end (compression,
+    // sessions) sees every response.
+    this.end(body);
+    return this;
+  }
+
+  /** The whole response in one native call: head and body (`body` a string, Buffer or undefined). */
+  _respond(body) {
     this._prepare();
     // Throws (leaving the response untouched) if Rust refuses the head.
     // Checked names and values hold no line feed: one joined string crosses cheaply
@@ -341,7 +401,7 @@ class Response {
   /** Ends the response, after `chunk` if given. */
   end(chunk, encoding) {
     if (this.completed) return this;
-    if (!this.initiated) return this.send(chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
+    if (!this.initiated) return this._respond(chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
     this.completed = true;
     const ok = this._server._calls.endStream(this._id, chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
     if (ok) this.emit('finish', this._req, this);
@@ -363,6 +423,10 @@ class Response {
     }
     return this._sse === null ? undefined : this._sse;
   }
+  set sse(value) {
+    // A library may put its own `sse` here (as on Node's response): it shadows ours.
+    Object.defineProperty(this, 'sse', { value, writable: true, configurable: true, enumerable: true });
+  }
 
   /** HyperExpress runs `callback` at once: there is no cork to batch here. */
   atomic(callback) {
@@ -380,6 +444,14 @@ class Response {
   }
   addListener(event, listener) {
     return this.on(event, listener);
+  }
+  prependListener(event, listener) {
+    if (WATCHED.has(event)) this._watch();
+    return emitterPrepend.call(this, event, listener);
+  }
+  prependOnceListener(event, listener) {
+    if (WATCHED.has(event)) this._watch();
+    return emitterPrependOnce.call(this, event, listener);
   }
 
   // -- Node / Express names ---------------------------------------------------
@@ -505,9 +577,103 @@ class Response {
     return this._req;
   }
 
+  // -- the rest of Node's ServerResponse --------------------------------------
+  // Middleware written for Node's response reads these. The I/O behind them is in
+  // Rust, so none of them may reach Node's own implementations (which expect a socket).
+
+  /** Node: runs writeHead with the status set (what end() and write() do before the head). */
+  _implicitHeader() {
+    this.writeHead(this._status);
+  }
+
+  /** Node: the head as text once it is fixed, else null (middleware tests it for truth). */
+  get _header() {
+    if (!this.headersSent) return null;
+    let head = `HTTP/1.1 ${this._status} ${this.statusMessage}\r\n`;
+    for (let i = 0; i < this._headers.length; i += 2) head += `${this._headers[i]}: ${this._headers[i + 1]}\r\n`;
+    return head + '\r\n';
+  }
+
+  /** Node: true once end() was called (or the client left). */
+  get finished() {
+    return this.completed;
+  }
+
+  /** Node: the request's socket (see Request.socket). */
+  get socket() {
+    return this._req.socket;
+  }
+  get connection() {
+    return this._req.socket;
+  }
+
+  get closed() {
+    return this._closed;
+  }
+  get errored() {
+    return null;
+  }
+  get writableLength() {
+    return 0;
+  }
+  get writableHighWaterMark() {
+    return 16 * 1024;
+  }
+  get writableCorked() {
+    return 0;
+  }
+  get writableObjectMode() {
+    return false;
+  }
+  get writableNeedDrain() {
+    return this._afterDrain !== undefined;
+  }
+
+  /** Node: writes in one event-loop turn already go out together (see Server._holdWrites). */
+  cork() {}
+  uncork() {}
+
+  /** Node: streams are never timed out here; accepted and ignored. */
+  setTimeout(msecs, callback) {
+    if (typeof callback === 'function') this.once('timeout', callback);
+    return this;
+  }
+
+  /** Node: cuts the response off (its connection is closed); 'close' follows. */
+  destroy() {
+    this._req.socket.destroy();
+    return this;
+  }
+
+  /** Node 20: sets every header of a Headers or Map. */
+  setHeaders(headers) {
+    for (const [name, value] of headers) this.setHeader(name, value);
+    return this;
+  }
+  appendHeader(name, value) {
+    return this.header(name, value);
+  }
+  getRawHeaderNames() {
+    const names = [];
+    for (let i = 0; i < this._headers.length; i += 2) if (!names.includes(this._headers[i])) names.push(this._headers[i]);
+    return names;
+  }
+
+  /** HTTP/1.1 trailers are not sent: accepted and ignored. */
+  addTrailers() {}
+  /** hyper answers `Expect: 100-continue` itself when the body is read. */
+  writeContinue() {}
+  writeProcessing() {}
+  writeEarlyHints() {}
+  assignSocket() {}
+  detachSocket() {}
+
   // -- internals -------------------------------------------------------------
 
   _prepare() {
+    // A wrapped writeHead (on-headers: sessions, compression) runs before the head goes
+    // out, as Node's _implicitHeader runs it.
+    if (this._headWritten === false && this.writeHead !== Response.prototype.writeHead) this._implicitHeader();
     if (this.listenerCount('prepare') > 0) this.emit('prepare', this._req, this);
     if (this._cookies !== undefined) {
       for (const line of this._cookies.values()) this._headers.push('set-cookie', line);
@@ -561,6 +727,7 @@ class Response {
       this.emit('finish', this._req, this);
     }
     this.emit('close', this._req, this);
+    this._req._exchangeClosed(aborted);
   }
 
   _hasHeader(name) {
@@ -594,7 +761,19 @@ function toChunk(chunk, encoding) {
   return String(chunk);
 }
 
-Object.setPrototypeOf(Response.prototype, EventEmitter.prototype);
-Object.setPrototypeOf(Response, EventEmitter);
+Response.prototype.writeHeader = Response.prototype.writeHead;
+
+// `res instanceof http.ServerResponse` holds (SSE and middleware libraries check it):
+// the prototype chain is Node's, every method that would do I/O is overridden above,
+// and Node's constructor never runs.
+Object.setPrototypeOf(Response.prototype, http.ServerResponse.prototype);
+Object.setPrototypeOf(Response, http.ServerResponse);
+// Node's prototype has deprecated accessors under these names; ours are plain fields.
+for (const name of ['_headers', '_headerNames']) {
+  Object.defineProperty(Response.prototype, name, { value: undefined, writable: true, configurable: true });
+}
+for (const name of ['_send', '_writeRaw', '_finish', '_flush', '_flushOutput', '_storeHeader', '_renderHeaders']) {
+  Object.defineProperty(Response.prototype, name, { value: undefined, writable: true, configurable: true });
+}
 
 module.exports = { Response, MIME };

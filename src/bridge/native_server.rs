@@ -273,6 +273,21 @@ impl NativeServer {
     self.state.exchanges.with(id as u64, |ex| ex.remote.port() as u32).unwrap_or(0)
   }
 
+  /// The request's HTTP version ("1.0", "1.1", "2.0"), or "" once the exchange is over.
+  #[napi]
+  pub fn http_version(&self, id: i64) -> String {
+    let version = self.state.exchanges.with(id as u64, |ex| ex.version);
+    match version {
+      Some(hyper::Version::HTTP_10) => "1.0",
+      Some(hyper::Version::HTTP_11) => "1.1",
+      Some(hyper::Version::HTTP_2) => "2.0",
+      Some(hyper::Version::HTTP_09) => "0.9",
+      Some(_) => "3.0",
+      None => "",
+    }
+    .to_string()
+  }
+
   /// Asks to be told (a close event) when this exchange ends. False if it already has.
   #[napi]
   pub fn watch(&self, id: i64) -> bool {
