@@ -36,6 +36,34 @@ export interface ServerOptions {
   max_connections?: number;
   /** A handler that has not started its response by then gets a 503 ('abort' and 'close' fire). 0: never. Default 60000. Checked like header_timeout_ms. Open streams are never timed out. */
   handler_timeout_ms?: number;
+  /**
+   * HTTPS: the PEM private key file (HyperExpress's name). With a certificate, the server
+   * serves TLS only, offering h2 and HTTP/1.1 (ALPN); half a config rejects `listen()`.
+   */
+  key_file_name?: string;
+  /** HTTPS: the PEM certificate chain file. */
+  cert_file_name?: string;
+  /** HTTPS: the passphrase of an encrypted (PKCS#8) key. */
+  passphrase?: string;
+  /** HTTPS: clients must present a certificate signed by one of these PEM CAs. */
+  ca_file_name?: string;
+  /** Node's names: the key, certificate chain and CAs as PEM text. */
+  key?: string | Buffer;
+  cert?: string | Buffer;
+  ca?: string | Buffer;
+  /** Accepted for HyperExpress compatibility and ignored (rustls needs no DH parameters). */
+  dh_params_file_name?: string;
+  /** Accepted for HyperExpress compatibility and ignored. */
+  ssl_prefer_low_memory_usage?: boolean;
+}
+
+/** A new key and certificate for `Server.setCertificate` (file names or PEM text). */
+export interface CertificateOptions {
+  key_file_name?: string;
+  cert_file_name?: string;
+  passphrase?: string;
+  key?: string | Buffer;
+  cert?: string | Buffer;
 }
 
 export interface ServerStats {
@@ -166,6 +194,8 @@ export class Server {
    * requests finish, and resolves; the process can then exit on its own. Safe to call twice.
    */
   close(options?: CloseOptions): Promise<void>;
+  /** HTTPS: swaps key and certificate for new connections (open ones keep theirs); throws, changing nothing, if unusable. */
+  setCertificate(options: CertificateOptions): this;
   set_error_handler(handler: ErrorHandler): void;
   set_not_found_handler(handler: Handler): void;
   /** The channel called `name`, made on first use with `options`. */
@@ -351,8 +381,9 @@ export class Request extends Readable {
   baseUrl: string;
   /** The Host header without its port. */
   readonly hostname: string | undefined;
-  readonly protocol: 'http';
-  readonly secure: false;
+  /** 'https' on a TLS server. */
+  readonly protocol: 'http' | 'https';
+  readonly secure: boolean;
   /** Node's socket, as SSE code uses it (timeouts and options are managed in Rust; these calls are accepted). */
   readonly socket: SocketInfo;
   readonly connection: SocketInfo;

@@ -35,6 +35,7 @@ const HTTP = {
 const SSE = {
   'hyper-sse, JS loop': { file: 'sse-hyper-sse.js', env: { MODE: 'loop' } },
   'hyper-sse, channel': { file: 'sse-hyper-sse.js', env: { MODE: 'channel' } },
+  'hyper-sse, Express res.write': { file: 'sse-hyper-sse.js', env: { MODE: 'express' } },
   'hyper-express 6.16.2': { file: 'sse-hyper-express.js', env: {} },
 };
 const BASELINE = 'hyper-express 6.16.2';

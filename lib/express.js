@@ -7,7 +7,7 @@ const EventEmitter = require('events');
 const http = require('http');
 const querystring = require('querystring');
 const { Server } = require('./server');
-const { Router, METHODS, joinPath, underPath } = require('./router');
+const { Router, METHODS, joinPath, mountMatch } = require('./router');
 const { httpError } = require('./errors');
 
 class App {
@@ -133,11 +133,21 @@ class App {
   _run(matched, req, res) {
     const stack = this._stack;
     let i = matched ? matched.startAt : 0;
+    // The mount path taken off req.url for the layer running now (put back at next()).
     let removed = '';
+    let slashAdded = false;
+    const strip = (length) => {
+      removed = req.url.slice(0, length);
+      let rest = req.url.slice(length);
+      slashAdded = rest[0] !== '/';
+      if (slashAdded) rest = '/' + rest;
+      req.url = rest;
+      req.baseUrl = removed;
+    };
     const next = (err) => {
       if (err === 'route' || err === 'router') err = undefined;
       if (removed !== '') {
-        req.url = removed + req.url;
+        req.url = removed + (slashAdded ? req.url.slice(1) : req.url);
         req.baseUrl = '';
         removed = '';
       }
@@ -150,23 +160,17 @@ class App {
           if (layer.route === matched && !err) {
             // A router's route: below its router's mount path, as Express has it.
             if (matched.baseUrl !== '') {
-              removed = matched.baseUrl;
-              req.url = req.url.slice(removed.length) || '/';
-              if (req.url[0] !== '/') req.url = '/' + req.url;
-              req.baseUrl = removed;
+              const length = mountMatch(matched.baseUrl, req.path);
+              if (length > 0) strip(length);
             }
             return runRoute(layer.route.handlers, req, res, next);
           }
           continue;
         }
-        if (!underPath(layer.path, req.path)) continue;
+        const length = mountMatch(layer.path, req.path);
+        if (length < 0) continue;
         if (err ? layer.handlesError : !layer.handlesError) {
-          if (layer.path !== '/') {
-            removed = req.url.slice(0, layer.path.length - (layer.path.endsWith('/') ? 1 : 0));
-            req.url = req.url.slice(removed.length);
-            if (req.url[0] !== '/') req.url = '/' + req.url;
-            req.baseUrl = removed;
-          }
+          if (length > 0) strip(length);
           return invoke(layer.fn, err || undefined, req, res, next);
         }
       }
@@ -283,7 +287,11 @@ function notFound(req, res) {
 
 function finalError(err, req, res) {
   if (res.headersSent && res.initiated) {
-    res.end();
+    // As Express's finalhandler: the body is cut off, so the client cannot take it for
+    // whole; an event stream ends cleanly (every event sent is whole).
+    if (!res.aborted) console.error(err);
+    if (res._isEventStream()) res.end();
+    else res._abort();
     return;
   }
   let status = Number(err && (err.status || err.statusCode));

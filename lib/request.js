@@ -95,11 +95,11 @@ class Request {
   }
 
   get protocol() {
-    return 'http';
+    return this._server._tls ? 'https' : 'http';
   }
 
   get secure() {
-    return false;
+    return this._server._tls;
   }
 
   /**
@@ -111,8 +111,14 @@ class Request {
     if (this._socket === undefined) this._socket = new ExchangeSocket(this);
     return this._socket;
   }
+  set socket(value) {
+    this._socket = value;
+  }
   get connection() {
     return this.socket;
+  }
+  set connection(value) {
+    this._socket = value;
   }
 
   /** The URL's path (of `url` as it is now: mounted middleware sees it without the mount path). */
@@ -134,7 +140,10 @@ class Request {
 
   /** Query parameters; a repeated key gives an array. */
   get query() {
-    if (this._query === undefined) this._query = querystring.parse(this.path_query);
+    if (this._query === undefined || this._queryOf !== this.url) {
+      this._query = querystring.parse(this.path_query);
+      this._queryOf = this.url;
+    }
     return this._query;
   }
   get query_parameters() {
@@ -180,6 +189,9 @@ class Request {
       this._headers = out;
     }
     return this._headers;
+  }
+  set headers(value) {
+    this._headers = value;
   }
 
   /** One header's value by case-insensitive name. */
@@ -351,7 +363,14 @@ class Request {
   }
 
   _listen(how, event, listener) {
-    if ((event === 'close' || event === 'aborted') && this.res) this.res._watch();
+    if ((event === 'close' || event === 'aborted') && this.res) {
+      // Over already: as the response's late listeners (Response._listen).
+      if (this.res._closed) {
+        if (event === 'close' || this.aborted) process.nextTick(() => listener.call(this));
+        return this;
+      }
+      this.res._watch();
+    }
     return Readable.prototype[how].call(this, event, listener);
   }
 
@@ -360,11 +379,14 @@ class Request {
     if (this._socket !== undefined) this._socket._exchangeClosed();
     // Never listened to (the Readable side was never set up): nothing to say.
     if (this._events === undefined) return;
-    if (aborted && !this.aborted) {
-      this.aborted = true;
-      this.emit('aborted');
+    try {
+      if (aborted && !this.aborted) {
+        this.aborted = true;
+        this.emit('aborted');
+      }
+    } finally {
+      this.emit('close');
     }
-    this.emit('close');
   }
 
   // -- the rest of Node's IncomingMessage -------------------------------------
@@ -401,6 +423,12 @@ class Request {
     const text = this._server._calls.requestHeaders(this._id);
     return text === '' ? [] : text.split('\n');
   }
+  set rawHeaders(value) {
+    ownValue(this, 'rawHeaders', value);
+  }
+  set httpVersion(value) {
+    ownValue(this, 'httpVersion', value);
+  }
   get headersDistinct() {
     const out = Object.create(null);
     const raw = this.rawHeaders;
@@ -432,7 +460,8 @@ class Request {
       this._streaming = 'ended';
       this._server._bodyStreams.delete(this._id);
     }
-    callback(err);
+    // As Node's request: an error only for whoever listens for one (never a crash).
+    callback(err && this.listenerCount('error') > 0 ? err : undefined);
   }
 }
 
@@ -470,9 +499,14 @@ class ExchangeSocket extends EventEmitter {
     this.remoteAddress = req.ip;
     this.remotePort = req._server._native.remotePort(req._id);
     this.remoteFamily = this.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
-    this.destroyed = Boolean(req.res && req.res._closed);
-    // 'close' needs the response's close event from Rust.
-    if (req.res && !this.destroyed) req.res._watch();
+    this._closed = false;
+  }
+  /** True once the exchange is over (asks Rust to report the end, the first time). */
+  get destroyed() {
+    const res = this._req.res;
+    if (this._closed || !res) return this._closed;
+    res._watch();
+    return res._closed || res.aborted;
   }
   get readable() {
     return !this.destroyed;
@@ -480,11 +514,35 @@ class ExchangeSocket extends EventEmitter {
   get writable() {
     return !this.destroyed;
   }
+  on(event, listener) {
+    return this._listen(EventEmitter.prototype.on, event, listener);
+  }
+  addListener(event, listener) {
+    return this._listen(EventEmitter.prototype.on, event, listener);
+  }
+  once(event, listener) {
+    return this._listen(EventEmitter.prototype.once, event, listener);
+  }
+  prependListener(event, listener) {
+    return this._listen(EventEmitter.prototype.prependListener, event, listener);
+  }
+  prependOnceListener(event, listener) {
+    return this._listen(EventEmitter.prototype.prependOnceListener, event, listener);
+  }
+  _listen(add, event, listener) {
+    if (event === 'close') {
+      if (this.destroyed && this._req.res && this._req.res._closed) {
+        process.nextTick(() => listener.call(this, false));
+        return this;
+      }
+    }
+    return add.call(this, event, listener);
+  }
   get localPort() {
     return this._req._server.port;
   }
   get encrypted() {
-    return undefined;
+    return this._req._server._tls || undefined;
   }
   address() {
     const port = this._req._server.port;
@@ -521,10 +579,15 @@ class ExchangeSocket extends EventEmitter {
   uncork() {}
 
   _exchangeClosed() {
-    if (this.destroyed) return;
-    this.destroyed = true;
+    if (this._closed) return;
+    this._closed = true;
     this.emit('close', false);
   }
+}
+
+/** Middleware may assign what Node's request holds as plain fields: the value then stays. */
+function ownValue(obj, name, value) {
+  Object.defineProperty(obj, name, { value, writable: true, configurable: true, enumerable: true });
 }
 
 function decode(value) {

@@ -312,7 +312,7 @@ class Response {
     this.initiated = true;
     this.completed = true;
     if (ok) {
-      this.emit('finish', this._req, this);
+      emitSafely(this, 'finish', this._req, this);
       this._close(false);
     } else {
       this._close(true);
@@ -398,13 +398,16 @@ class Response {
     });
   }
 
-  /** Ends the response, after `chunk` if given. */
-  end(chunk, encoding) {
+  /** Ends the response, after `chunk` if given; `callback` runs once it finished. */
+  end(chunk, encoding, callback) {
+    if (typeof chunk === 'function') [callback, chunk, encoding] = [chunk, undefined, undefined];
+    else if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
+    if (typeof callback === 'function') this.once('finish', () => callback());
     if (this.completed) return this;
     if (!this.initiated) return this._respond(chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
     this.completed = true;
     const ok = this._server._calls.endStream(this._id, chunk === undefined || chunk === null ? undefined : toChunk(chunk, encoding));
-    if (ok) this.emit('finish', this._req, this);
+    if (ok) emitSafely(this, 'finish', this._req, this);
     // Already over: whole (its Content-Length reached) or cut off; 'close' tells which.
     else this._finishUnsaid = true;
     // 'close' comes from Rust once the last byte is out (or the client left).
@@ -435,23 +438,33 @@ class Response {
   }
 
   on(event, listener) {
-    if (WATCHED.has(event)) this._watch();
-    return emitterOn.call(this, event, listener);
+    return this._listen(emitterOn, event, listener);
   }
   once(event, listener) {
-    if (WATCHED.has(event)) this._watch();
-    return emitterOnce.call(this, event, listener);
+    return this._listen(emitterOnce, event, listener);
   }
   addListener(event, listener) {
-    return this.on(event, listener);
+    return this._listen(emitterOn, event, listener);
   }
   prependListener(event, listener) {
-    if (WATCHED.has(event)) this._watch();
-    return emitterPrepend.call(this, event, listener);
+    return this._listen(emitterPrepend, event, listener);
   }
   prependOnceListener(event, listener) {
-    if (WATCHED.has(event)) this._watch();
-    return emitterPrependOnce.call(this, event, listener);
+    return this._listen(emitterPrependOnce, event, listener);
+  }
+
+  _listen(add, event, listener) {
+    if (WATCHED.has(event)) {
+      // Over already (a handler that listens after send(), or whose client left before
+      // it ran): the listener for how it ended runs next tick, as Node's late events
+      // would reach it, instead of never (a cleanup that never runs leaks its timer).
+      if (this._closed) {
+        if (event === 'close' || (event === 'abort') === this.aborted) process.nextTick(() => listener.call(this, this._req, this));
+        return this;
+      }
+      this._watch();
+    }
+    return add.call(this, event, listener);
   }
 
   // -- Node / Express names ---------------------------------------------------
@@ -625,6 +638,9 @@ class Response {
   get writableObjectMode() {
     return false;
   }
+  get writable() {
+    return !this.completed;
+  }
   get writableNeedDrain() {
     return this._afterDrain !== undefined;
   }
@@ -670,10 +686,12 @@ class Response {
 
   // -- internals -------------------------------------------------------------
 
-  _prepare() {
+  _prepare(nativeEvents = false) {
     // A wrapped writeHead (on-headers: sessions, compression) runs before the head goes
-    // out, as Node's _implicitHeader runs it.
-    if (this._headWritten === false && this.writeHead !== Response.prototype.writeHead) this._implicitHeader();
+    // out, as Node's _implicitHeader runs it. Not for res.sse and channels: their
+    // events are encoded in Rust, past any wrapper of write(), so a hook such as
+    // compression's must not announce an encoding those bytes never get.
+    if (!nativeEvents && this._headWritten === false && this.writeHead !== Response.prototype.writeHead) this._implicitHeader();
     if (this.listenerCount('prepare') > 0) this.emit('prepare', this._req, this);
     if (this._cookies !== undefined) {
       for (const line of this._cookies.values()) this._headers.push('set-cookie', line);
@@ -685,7 +703,7 @@ class Response {
 
   /** Sends the head with a streaming body (`sse` adds the event-stream headers). */
   _startStream(sse) {
-    this._prepare();
+    this._prepare(sse);
     // Throws (leaving the response untouched) if Rust refuses the head.
     const ok = this._server._native.startStream(this._id, this._status, this._headers, sse);
     this.initiated = true;
@@ -703,10 +721,14 @@ class Response {
   _watch() {
     if (this._watching || this._closed) return;
     this._watching = true;
+    // Whoever waits for the end (a logger at 'finish') may read the request's headers
+    // then, after Rust has let go of them.
+    if (this._req._headers === undefined) this._req.headers;
     if (this._server._native.watch(this._id)) {
       this._server._live.set(this._id, this);
     } else if (!this.completed) {
       this.completed = true;
+      this.aborted = true;
       process.nextTick(() => this._close(true));
     }
   }
@@ -719,14 +741,14 @@ class Response {
     if (aborted) {
       this.aborted = true;
       this.completed = true;
-      this.emit('abort', this._req, this);
+      emitSafely(this, 'abort', this._req, this);
     } else if (!this.completed || this._finishUnsaid) {
       // The response ended whole before end() was called (its Content-Length was
       // reached, a HEAD reply, the server closing): it finished all the same.
       this.completed = true;
-      this.emit('finish', this._req, this);
+      emitSafely(this, 'finish', this._req, this);
     }
-    this.emit('close', this._req, this);
+    emitSafely(this, 'close', this._req, this);
     this._req._exchangeClosed(aborted);
   }
 
@@ -741,6 +763,21 @@ class Response {
     for (let i = this._headers.length - 2; i >= 0; i -= 2) {
       if (this._headers[i].toLowerCase() === name) this._headers.splice(i, 2);
     }
+  }
+}
+
+/**
+ * Emits `event`; a listener that throws does not stop the steps after this one (the
+ * other events, the request's close): the error surfaces next tick, uncaught, as an
+ * error thrown from Node's own late 'finish'/'close' would.
+ */
+function emitSafely(emitter, event, a, b) {
+  try {
+    emitter.emit(event, a, b);
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
   }
 }
 

@@ -106,4 +106,26 @@ function underPath(prefix, path) {
   return path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47);
 }
 
-module.exports = { Router, METHODS, joinPath, underPath };
+/**
+ * Express's mount matching: how many characters of `path` the mount path `prefix`
+ * covers ('/u/:id' covers '/u/42' of '/u/42/x'; a parameter is one non-empty
+ * segment), or -1 if `path` is not under it.
+ */
+function mountMatch(prefix, path) {
+  if (prefix === '/' || prefix === '') return 0;
+  const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  if (!p.includes(':')) return underPath(p, path) ? p.length : -1;
+  const want = p.split('/');
+  let at = 0;
+  for (let k = 1; k < want.length; k++) {
+    if (path.charCodeAt(at) !== 47) return -1;
+    let end = path.indexOf('/', at + 1);
+    if (end === -1) end = path.length;
+    const segment = path.slice(at + 1, end);
+    if (want[k][0] === ':' ? segment === '' : segment !== want[k]) return -1;
+    at = end;
+  }
+  return at;
+}
+
+module.exports = { Router, METHODS, joinPath, underPath, mountMatch };

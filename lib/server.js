@@ -8,6 +8,7 @@ const { Request } = require('./request');
 const { Response } = require('./response');
 const { httpError } = require('./errors');
 const { Channel } = require('./channel');
+const { wantsTls, tlsMaterial } = require('./tls');
 
 // Event layout shared with src/bridge/events.rs.
 const STRIDE = 6;
@@ -49,6 +50,10 @@ class Server extends Router {
    * @param {number} [options.max_header_size] largest request head, bytes (default 16384): larger gets 431
    * @param {number} [options.max_connections] open connections allowed (default 100000); more are closed at once
    * @param {number} [options.handler_timeout_ms] a handler that starts no response by then gets a 503 (default 60000; 0: never)
+   * @param {string} [options.key_file_name] TLS: PEM private key file (HyperExpress's name); or `key`, PEM text
+   * @param {string} [options.cert_file_name] TLS: PEM certificate chain file; or `cert`, PEM text
+   * @param {string} [options.passphrase] TLS: decrypts an encrypted PKCS#8 key
+   * @param {string} [options.ca_file_name] TLS: clients must present a certificate signed by these CAs; or `ca`
    */
   constructor(options = {}) {
     super();
@@ -73,6 +78,8 @@ class Server extends Router {
     this._port = undefined;
     this._closing = null;
     this._closed = false;
+    /** True when the server serves HTTPS (h2 and HTTP/1.1 over TLS). */
+    this._tls = wantsTls(options);
     this._native = new NativeServer(batchReceiver(new WeakRef(this)), {
       threads: options.threads,
       maxQueuedRequests: options.max_queued_requests,
@@ -153,7 +160,7 @@ class Server extends Router {
     if (typeof host === 'function') [callback, host] = [host, undefined];
     if (this._closing) return Promise.reject(new Error('server was closed; create a new Server'));
     try {
-      this._port = this._native.listen(Number(port), host || '0.0.0.0');
+      this._port = this._native.listen(Number(port), host || '0.0.0.0', this._tls ? tlsMaterial(this._options) : undefined);
     } catch (e) {
       const err = new Error(e.message);
       if (/in use/i.test(e.message)) err.code = 'EADDRINUSE';
@@ -164,6 +171,18 @@ class Server extends Router {
     LISTENING.add(this);
     if (typeof callback === 'function') process.nextTick(callback, this._port);
     return Promise.resolve(this._port);
+  }
+
+  /**
+   * Swaps the TLS key and certificate (same option names as the constructor: key/cert
+   * or key_file_name/cert_file_name, passphrase) for new connections; open ones keep
+   * theirs. Throws, changing nothing, if the material is unusable.
+   */
+  setCertificate(options) {
+    if (!this._tls || this._port === undefined) throw new Error('setCertificate: the server is not serving TLS (give key and cert, then listen)');
+    const m = tlsMaterial(options || {});
+    this._native.setCertificate({ key: m.key, cert: m.cert, passphrase: m.passphrase });
+    return this;
   }
 
   /**

@@ -2,34 +2,54 @@
 // SSE bench server: hyper-sse. GET /sse opens a stream. Prints "ready <port>".
 //   MODE=loop (default): every TICK_MS ms, for (const r of clients) r.sse.send(json)
 //   MODE=channel: every client subscribes to server.channel('bench'); one publish(json) per tick
+//   MODE=express: a hyper() app whose handler writes raw frames as Express code does:
+//     res.writeHead(200, { 'content-type': 'text/event-stream' }), then res.write('data: …\n\n')
+// HYPER_SSE_LIB: another copy of hyper-sse to load (a before/after of the JS layer).
 // The payload and the tick loop (started at listen time) are in sse-common.js.
 // On SIGTERM, server.stats() goes to stderr, then the process exits.
-const { Server } = require('../..');
+const hyper = require(process.env.HYPER_SSE_LIB ? require('path').resolve(process.env.HYPER_SSE_LIB) : '../..');
 const { startTicks, ready } = require('./sse-common');
 
 const MODE = process.env.MODE || 'loop';
-if (MODE !== 'loop' && MODE !== 'channel') throw new Error(`MODE must be loop or channel, got ${MODE}`);
+if (!['loop', 'channel', 'express'].includes(MODE)) throw new Error(`MODE must be loop, channel or express, got ${MODE}`);
 
-const server = new Server();
+const app = MODE === 'express' ? hyper() : null;
+const server = app ? app._server : new hyper.Server();
 const clients = new Set();
 const channel = MODE === 'channel' ? server.channel('bench') : null;
 
-server.get('/sse', (req, res) => {
-  if (channel) {
-    channel.subscribe(res); // opens the stream; disconnected subscribers leave by themselves
-    return;
-  }
-  res.sse.open();
-  clients.add(res);
-  res.on('close', () => clients.delete(res));
-});
+if (app) {
+  app.get('/sse', (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.flushHeaders();
+    clients.add(res);
+    req.on('close', () => clients.delete(res));
+  });
+}
+
+if (!app) {
+  server.get('/sse', (req, res) => {
+    if (channel) {
+      channel.subscribe(res); // opens the stream; disconnected subscribers leave by themselves
+      return;
+    }
+    res.sse.open();
+    clients.add(res);
+    res.on('close', () => clients.delete(res));
+  });
+}
 
 startTicks(
   channel
     ? (json) => channel.publish(json)
-    : (json) => {
-        for (const r of clients) r.sse.send(json);
-      },
+    : app
+      ? (json) => {
+          const frame = `data: ${json}\n\n`;
+          for (const r of clients) r.write(frame);
+        }
+      : (json) => {
+          for (const r of clients) r.sse.send(json);
+        },
 );
 
 server.listen(Number(process.env.PORT || 0), '127.0.0.1').then((port) =>

@@ -23,6 +23,7 @@ use crate::http::stream::{SlowClient, StreamLimits};
 use crate::server::listener::accept_loop;
 use crate::server::runtime::ServerRuntime;
 use crate::server::state::{Limits, Phase, ServerState};
+use crate::server::tls::{self, SwappableCert, TlsMaterial};
 use crate::sse::encode::{encode_event, encode_retry, Event as SseEvent};
 
 #[napi(object)]
@@ -53,6 +54,21 @@ pub struct NativeOptions {
 }
 
 /// One SSE event as JS describes it.
+/// TLS material as PEM bytes (JS reads the files): see server/tls.rs.
+#[napi(object)]
+pub struct NativeTls {
+  pub key: napi::bindgen_prelude::Buffer,
+  pub cert: napi::bindgen_prelude::Buffer,
+  pub passphrase: Option<String>,
+  pub ca: Option<napi::bindgen_prelude::Buffer>,
+}
+
+impl NativeTls {
+  fn material(&self) -> TlsMaterial<'_> {
+    TlsMaterial { key: &self.key, cert: &self.cert, passphrase: self.passphrase.as_deref(), ca: self.ca.as_deref() }
+  }
+}
+
 #[napi(object)]
 pub struct NativeEvent {
   pub id: Option<String>,
@@ -77,6 +93,8 @@ pub struct NativeServer {
   state: Arc<ServerState>,
   threads: usize,
   runtime: Option<ServerRuntime>,
+  /// The certificate new TLS handshakes get (a TLS server only).
+  certificate: Option<Arc<SwappableCert>>,
 }
 
 /// Largest `max_header_size` taken: one request's text in an event batch (its target
@@ -127,7 +145,7 @@ impl NativeServer {
         Ok(Batch { events: state.events.drain(), queue: Some(state.events.clone()), handoff: Some(state.handoff.clone()) })
       })?;
     state.events.set_wake(Some(wake));
-    Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None })
+    Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None, certificate: None })
   }
 
   /// Adds a route; returns its parameter names in the order their values arrive.
@@ -147,12 +165,22 @@ impl NativeServer {
     self.state.dispatch_unmatched.store(on, Ordering::Relaxed);
   }
 
-  /// Binds and starts serving; returns the bound port. Throws if the address is taken.
+  /// Binds and starts serving (over TLS, offering h2 and HTTP/1.1, when `tls` is
+  /// given); returns the bound port. Throws if the address is taken or the TLS
+  /// material is unusable (never falls back to plaintext).
   #[napi(catch_unwind)]
-  pub fn listen(&mut self, env: Env, port: u32, host: String) -> Result<u32> {
+  pub fn listen(&mut self, env: Env, port: u32, host: String, tls: Option<NativeTls>) -> Result<u32> {
     if self.runtime.is_some() {
       return Err(err("server is already listening"));
     }
+    let tls = match tls {
+      None => None,
+      Some(t) => {
+        let (config, certificate) = tls::server_config(&t.material()).map_err(|e| err(format!("TLS: {e}")))?;
+        self.certificate = Some(certificate);
+        Some(tokio_rustls::TlsAcceptor::from(config))
+      }
+    };
     let port = u16::try_from(port).map_err(|_| err(format!("invalid port {port}")))?;
     let addr: SocketAddr = (host.as_str(), port)
       .to_socket_addrs()
@@ -168,7 +196,7 @@ impl NativeServer {
       let _entered = runtime.handle().enter();
       tokio::net::TcpListener::from_std(std_listener).map_err(|e| Error::from_reason(e.to_string()))?
     };
-    runtime.handle().spawn(accept_loop(listener, self.state.clone(), self.state.phase.subscribe()));
+    runtime.handle().spawn(accept_loop(listener, self.state.clone(), self.state.phase.subscribe(), tls));
     runtime.handle().spawn(self.state.handoff.clone().run());
     runtime.handle().spawn(self.state.events.clone().flush_loop());
     runtime.handle().spawn(self.state.clock.clone().run());
@@ -181,6 +209,16 @@ impl NativeServer {
     #[allow(deprecated)]
     self.state.events.with_wake(|w| w.as_mut().map(|f| f.refer(&env)).transpose())?;
     Ok(bound as u32)
+  }
+
+  /// Replaces the certificate for new TLS handshakes; open connections keep theirs.
+  /// Throws if this server does not serve TLS or the material is unusable.
+  #[napi(catch_unwind)]
+  pub fn set_certificate(&self, tls: NativeTls) -> Result<()> {
+    let Some(current) = self.certificate.as_ref() else { return Err(err("this server does not serve TLS (listen with key and cert first)")) };
+    let key = tls::certified_key(&tls.material()).map_err(|e| err(format!("TLS: {e}")))?;
+    current.swap(key);
+    Ok(())
   }
 
   /// Starts shutting down: stop accepting, end streams (after `final_event`, if given),

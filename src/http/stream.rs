@@ -159,6 +159,8 @@ pub struct ConnectionKill {
   handover: Mutex<Option<Box<ResponseBody>>>,
   /// hyper's next write starts with that head: restore its HTTP/1.1 (server/conn_io.rs).
   version_fix: AtomicBool,
+  /// TLS and h2: event streams stay in hyper's body path (never handed over).
+  streams_in_hyper: AtomicBool,
 }
 
 impl ConnectionKill {
@@ -180,6 +182,16 @@ impl ConnectionKill {
   pub fn poll_killed(&self, waker: &Waker) -> bool {
     self.waker.register(waker);
     self.killed.load(Ordering::Acquire)
+  }
+
+  /// This connection's event streams stay in hyper (TLS, h2): see `hand_over`.
+  pub fn keep_streams_in_hyper(&self) {
+    self.streams_in_hyper.store(true, Ordering::Relaxed);
+  }
+
+  /// Whether an event stream may leave hyper for a direct writer (plaintext HTTP/1.1).
+  pub fn can_hand_over(&self) -> bool {
+    !self.streams_in_hyper.load(Ordering::Relaxed)
   }
 
   /// A request head arrived.

@@ -8,12 +8,13 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use super::conn_io::ConnIo;
 use super::lingering_close::lingering_close;
@@ -25,7 +26,7 @@ use crate::http::stream::ConnectionKill;
 /// Accepts until the phase leaves Running. `phase` is subscribed by the caller before
 /// this task is spawned: a `close()` in the same JS turn as `listen()` changes the phase
 /// before the task first runs, and a receiver made inside it would never see the change.
-pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, mut phase: watch::Receiver<Phase>) {
+pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, mut phase: watch::Receiver<Phase>, tls: Option<TlsAcceptor>) {
   loop {
     if *phase.borrow_and_update() != Phase::Running {
       break;
@@ -41,7 +42,10 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, mut pha
             drop(stream);
             continue;
           }
-          tokio::spawn(serve_connection(stream, remote, state.clone()));
+          match &tls {
+            None => tokio::spawn(serve_connection(stream, remote, state.clone())),
+            Some(acceptor) => tokio::spawn(serve_tls_connection(stream, remote, state.clone(), acceptor.clone())),
+          };
         }
         // Out of file descriptors or memory: back off instead of spinning on accept;
         // existing connections keep being served.
@@ -115,6 +119,67 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
   }
 }
 
+/// Streams one h2 connection may carry at once (browsers open up to 100).
+const H2_MAX_STREAMS: u32 = 250;
+/// Streams a client may open and reset before the server sees them, and streams the
+/// server may reset for protocol errors, before the connection is closed: the limits
+/// against rapid reset (CVE-2023-44487).
+const H2_MAX_PENDING_RESETS: usize = 20;
+const H2_MAX_ERROR_RESETS: usize = 1024;
+
+/// A TLS connection: the handshake (within the head deadline; a failed one, such as
+/// plaintext on this port, closes this connection and nothing else), then HTTP/1.1 or
+/// h2 as ALPN chose. Every response body, event streams included, goes through hyper
+/// here: rustls must encrypt every byte, so nothing is written to the socket directly.
+async fn serve_tls_connection(stream: TcpStream, remote: SocketAddr, state: Arc<ServerState>, acceptor: TlsAcceptor) {
+  let kill = Arc::new(ConnectionKill::new(state.clock.clone()));
+  kill.keep_streams_in_hyper();
+  let _counted = state.connection_opened(kill.clone());
+  let _ = stream.set_nodelay(true);
+  let tls = match tokio::time::timeout(state.limits.header_read_timeout, acceptor.accept(stream)).await {
+    Ok(Ok(tls)) => tls,
+    _ => return,
+  };
+  let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+  let svc_state = state.clone();
+  let svc_kill = kill.clone();
+  let svc = service_fn(move |req| handle(svc_state.clone(), remote, svc_kill.clone(), req));
+  let io = TokioIo::new(tls);
+  if h2 {
+    let conn = http2::Builder::new(TokioExecutor::new())
+      .max_concurrent_streams(H2_MAX_STREAMS)
+      .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+      .max_local_error_reset_streams(H2_MAX_ERROR_RESETS)
+      .max_header_list_size(state.limits.max_header_size as u32)
+      .serve_connection(io, svc);
+    drive(conn, |c| c.graceful_shutdown(), &kill, &state).await;
+  } else {
+    let conn = http1::Builder::new().header_read_timeout(None).max_buf_size(state.limits.max_header_size).serve_connection(io, svc);
+    drive(conn, |c| c.graceful_shutdown(), &kill, &state).await;
+  }
+}
+
+/// Serves until the connection ends, is killed, or the server's phase says stop
+/// (Draining: finish what is in flight; Force: drop it).
+async fn drive<C: Future + Unpin>(mut conn: C, graceful_shutdown: impl Fn(Pin<&mut C>), kill: &ConnectionKill, state: &ServerState) {
+  let mut draining = false;
+  std::future::poll_fn(|cx| {
+    if kill.poll_killed(cx.waker()) {
+      return Poll::Ready(());
+    }
+    match state.phase_now() {
+      Phase::Force => return Poll::Ready(()),
+      Phase::Draining if !draining => {
+        draining = true;
+        graceful_shutdown(Pin::new(&mut conn));
+      }
+      _ => {}
+    }
+    Pin::new(&mut conn).poll(cx).map(|_| ())
+  })
+  .await;
+}
+
 /// The staged close (server/lingering_close.rs). A lingering socket no longer counts
 /// as an open connection (`max_connections`, stats), but a graceful `close()` still
 /// waits for it, and the Force phase ends it at once.
@@ -158,7 +223,7 @@ mod tests {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver = state.phase.subscribe();
     state.set_phase(Phase::Draining);
-    let task = tokio::spawn(accept_loop(listener, state.clone(), receiver));
+    let task = tokio::spawn(accept_loop(listener, state.clone(), receiver, None));
     tokio::time::timeout(Duration::from_secs(2), task).await.expect("the accept loop stopped").unwrap();
   }
 }

@@ -11,3 +11,4 @@ pub mod runtime;
 pub mod service;
 pub mod state;
 pub mod stats;
+pub mod tls;

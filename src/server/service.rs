@@ -62,7 +62,7 @@ pub async fn handle(
   // A request body nobody has read yet keeps hyper reading, so hyper's connection would
   // never finish and the stream never leave it: such a stream stays in hyper (chunked),
   // where the handler can still read the body later.
-  if !head_only && !body_unread && event_stream {
+  if !head_only && !body_unread && event_stream && done.can_hand_over() && version != Version::HTTP_2 {
     // hyper writes the head and lets go of the socket; the stream itself is written
     // by the connection task with no HTTP/1 framing (server/detached_stream.rs).
     done.hand_over(resp.body_mut().hand_over(), version == Version::HTTP_11);

@@ -1,0 +1,208 @@
+'use strict';
+// HTTPS and HTTP/2 (issue 14): rustls on the listening port, ALPN h2 and http/1.1, SSE
+// through hyper's body path on both. Certificates are made here with the openssl CLI;
+// clients are curl, node's http2 and https modules, and raw TCP.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+const tls = require('node:tls');
+const https = require('node:https');
+const http2 = require('node:http2');
+const { execFileSync, spawn } = require('node:child_process');
+const hyper = require('..');
+const { until, sleep } = require('./helpers');
+
+const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'hyper-sse-tls-'));
+test.after(() => fs.rmSync(DIR, { recursive: true, force: true }));
+
+/** A self-signed certificate for localhost/127.0.0.1 with common name `cn`; returns file paths. */
+function makeCert(cn, { passphrase } = {}) {
+  const key = path.join(DIR, `${cn}.key`);
+  const cert = path.join(DIR, `${cn}.crt`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  if (passphrase) {
+    const encrypted = path.join(DIR, `${cn}.enc.key`);
+    execFileSync('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', key, '-out', encrypted, '-passout', `pass:${passphrase}`], { stdio: 'ignore' });
+    return { key: encrypted, cert };
+  }
+  return { key, cert };
+}
+
+const A = makeCert('cert-a');
+const B = makeCert('cert-b');
+
+/** A TLS server with an SSE route (/sse: `count` events 10 ms apart, or endless) and /. */
+async function tlsServer(t, options = {}, setup) {
+  const server = new hyper.Server({ key_file_name: A.key, cert_file_name: A.cert, ...options });
+  const closes = { n: 0 };
+  server.get('/', (req, res) => res.json({ version: req.httpVersion, protocol: req.protocol, secure: req.secure }));
+  server.get('/sse', (req, res) => {
+    // Express-style SSE code sets HTTP/1 connection headers; on h2 they must vanish quietly.
+    res.setHeader('Connection', 'keep-alive');
+    res.setHeader('Keep-Alive', 'timeout=60');
+    res.sse.open();
+    const count = Number(req.query.count || 0);
+    let i = 0;
+    const timer = setInterval(() => {
+      res.sse.send(String(++i), 'tick', `event ${i}`);
+      if (count && i >= count) res.sse.close();
+    }, 10);
+    res.on('close', () => {
+      clearInterval(timer);
+      closes.n++;
+    });
+  });
+  if (setup) setup(server);
+  const port = await server.listen(0, '127.0.0.1');
+  t.after(() => server.close({ timeout: 1000 }));
+  return { server, port, closes };
+}
+
+function run(cmd, args, ms = 15000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`));
+    });
+  });
+}
+
+/** The common name of the certificate a new TLS connection is given. */
+function peerName(port) {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+      const cn = socket.getPeerCertificate().subject.CN;
+      socket.destroy();
+      resolve(cn);
+    });
+    socket.on('error', reject);
+  });
+}
+
+test('curl over TLS: events stream on HTTP/2 and on HTTP/1.1', async (t) => {
+  const { port } = await tlsServer(t);
+  for (const [flag, version] of [['--http2', '2.0'], ['--http1.1', '1.1']]) {
+    assert.deepEqual(JSON.parse(await run('curl', ['-sk', flag, `https://127.0.0.1:${port}/`])), { version, protocol: 'https', secure: true });
+    const out = await run('curl', ['-sk', flag, '-N', '-D', '-', `https://127.0.0.1:${port}/sse?count=3`]);
+    const [head, body] = out.split('\r\n\r\n');
+    assert.match(head, flag === '--http2' ? /^HTTP\/2 200/ : /^HTTP\/1\.1 200/);
+    assert.match(head, /content-type: text\/event-stream/i);
+    if (flag === '--http2') assert.doesNotMatch(head, /^(connection|keep-alive):/im, 'HTTP/1 connection headers are dropped on h2');
+    assert.equal(body, 'id: 1\nevent: tick\ndata: event 1\n\nid: 2\nevent: tick\ndata: event 2\n\nid: 3\nevent: tick\ndata: event 3\n\n');
+  }
+});
+
+test('h2: 50 SSE streams on one connection all flow; ending the session closes every one', async (t) => {
+  const { server, port, closes } = await tlsServer(t);
+  const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  t.after(() => session.destroy());
+  const streams = [];
+  for (let i = 0; i < 50; i++) {
+    const req = session.request({ ':path': '/sse' });
+    const s = { events: 0, status: 0 };
+    req.on('response', (h) => (s.status = h[':status']));
+    req.setEncoding('utf8');
+    req.on('data', (c) => (s.events += (c.match(/^data: /gm) || []).length));
+    req.on('error', () => {});
+    streams.push(s);
+  }
+  await until(() => streams.every((s) => s.events >= 3), 5000);
+  assert.ok(streams.every((s) => s.status === 200));
+  assert.equal(server.stats().connections, 1, 'one connection carries all 50 streams');
+  assert.equal(server.stats().streams, 50);
+  session.destroy();
+  await until(() => closes.n === 50, 5000);
+  await sleep(50);
+  assert.equal(closes.n, 50, "each stream's close fired exactly once");
+  await until(() => server.stats().streams === 0);
+});
+
+test('h2 rapid reset: thousands of streams opened and cancelled leave the server serving', async (t) => {
+  const { server, port } = await tlsServer(t);
+  for (let round = 0; round < 4; round++) {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    await new Promise((resolve) => session.once('connect', resolve));
+    for (let i = 0; i < 1000 && !session.destroyed && !session.closed; i++) {
+      const req = session.request({ ':path': '/sse' });
+      req.on('error', () => {});
+      req.close(http2.constants.NGHTTP2_CANCEL);
+    }
+    await new Promise((resolve) => {
+      session.once('close', resolve);
+      setTimeout(resolve, 300);
+    });
+    session.destroy();
+  }
+  const out = await run('curl', ['-sk', '--http2', `https://127.0.0.1:${port}/`]);
+  assert.deepEqual(JSON.parse(out), { version: '2.0', protocol: 'https', secure: true });
+  await until(() => server.stats().streams === 0 && server.stats().connections === 0, 5000);
+});
+
+test('plaintext on the TLS port closes that connection only', async (t) => {
+  const { port } = await tlsServer(t);
+  const socket = net.connect(port, '127.0.0.1');
+  let got = '';
+  socket.on('data', (c) => (got += c.toString('latin1')));
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise((resolve) => socket.on('close', resolve));
+  assert.doesNotMatch(got, /^HTTP\//, 'no plaintext HTTP answer');
+  assert.deepEqual(JSON.parse(await run('curl', ['-sk', `https://127.0.0.1:${port}/`])), { version: '2.0', protocol: 'https', secure: true });
+});
+
+test('certificate swap: new connections get the new one, an open stream keeps flowing', async (t) => {
+  const { server, port } = await tlsServer(t);
+  assert.equal(await peerName(port), 'cert-a');
+  const res = await new Promise((resolve, reject) => https.get({ host: '127.0.0.1', port, path: '/sse', rejectUnauthorized: false, agent: false }, resolve).on('error', reject));
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (c) => (text += c));
+  await until(() => text.includes('data: event 2'));
+  server.setCertificate({ key_file_name: B.key, cert_file_name: B.cert });
+  assert.equal(await peerName(port), 'cert-b');
+  const seen = (text.match(/^data: /gm) || []).length;
+  await until(() => text.includes(`data: event ${seen + 3}\n`));
+  res.destroy();
+  assert.throws(() => server.setCertificate({ key_file_name: A.key, cert_file_name: B.cert }), /do not belong together/);
+  assert.equal(await peerName(port), 'cert-b', 'a refused swap changes nothing');
+});
+
+test('TLS options: Node names, passphrase-protected keys, and half configs rejected', async (t) => {
+  // Node's names with PEM text.
+  const inline = new hyper.Server({ key: fs.readFileSync(A.key, 'utf8'), cert: fs.readFileSync(A.cert) });
+  inline.get('/', (req, res) => res.send(req.protocol));
+  const p1 = await inline.listen(0, '127.0.0.1');
+  t.after(() => inline.close());
+  assert.equal(await run('curl', ['-sk', `https://127.0.0.1:${p1}/`]), 'https');
+
+  const E = makeCert('cert-e', { passphrase: 'open sesame' });
+  const encrypted = new hyper.Server({ key_file_name: E.key, cert_file_name: E.cert, passphrase: 'open sesame', dh_params_file_name: '/nonexistent', ssl_prefer_low_memory_usage: true });
+  encrypted.get('/', (req, res) => res.send('ok'));
+  const p2 = await encrypted.listen(0, '127.0.0.1');
+  t.after(() => encrypted.close());
+  assert.equal(await run('curl', ['-sk', `https://127.0.0.1:${p2}/`]), 'ok');
+
+  const refused = async (options, pattern) => {
+    const s = new hyper.Server(options);
+    await assert.rejects(s.listen(0, '127.0.0.1'), pattern);
+    assert.equal(s.port, undefined, 'no plaintext fallback');
+    await s.close();
+  };
+  await refused({ key_file_name: A.key }, /cert \(or cert_file_name\) is missing/);
+  await refused({ cert: fs.readFileSync(A.cert) }, /key \(or key_file_name\) is missing/);
+  await refused({ key_file_name: path.join(DIR, 'nope.key'), cert_file_name: A.cert }, /cannot read key_file_name .*nope\.key/);
+  await refused({ key_file_name: A.key, cert_file_name: B.cert }, /do not belong together/);
+  await refused({ key_file_name: E.key, cert_file_name: E.cert }, /encrypted; give its passphrase/);
+  await refused({ key_file_name: E.key, cert_file_name: E.cert, passphrase: 'wrong' }, /wrong passphrase/);
+  await refused({ key: 'not pem', cert: 'not pem' }, /TLS: /);
+});
