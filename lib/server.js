@@ -23,7 +23,7 @@ const CHUNK_END = -1;
 const CHUNK_ABORTED = -2;
 const CHUNK_ERROR = -3;
 const UNMATCHED = 0xffffffff;
-// Method numbers shared with METHODS in src/bridge/events.rs.
+// Method numbers shared with METHODS in src/server/event_queue.rs.
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE'];
 const METHOD_OTHER = 16;
 

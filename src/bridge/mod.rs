@@ -1,6 +1,5 @@
 //! The JS <-> Rust crossing: batched events to JS, synchronous operations from JS.
 pub mod events;
-pub mod handoff;
 pub mod hot_calls;
 pub mod native_channel;
 pub mod native_server;

@@ -14,7 +14,7 @@ use napi::bindgen_prelude::Function;
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use super::events::{Batch, Event, BATCH_BYTES};
+use super::events::{Batch, BatchFn, Event, BATCH_BYTES};
 use super::hot_calls::accepted;
 use crate::http::head;
 use crate::http::request_body::{self, Asked};
@@ -144,7 +144,7 @@ impl NativeServer {
         // its end (`releaseWakes`): the batch holds them once JS has it.
         Ok(Batch { events: state.events.drain(), queue: Some(state.events.clone()), handoff: Some(state.handoff.clone()) })
       })?;
-    state.events.set_wake(Some(wake));
+    state.events.set_wake(Some(Box::new(wake)));
     Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None, certificate: None })
   }
 
@@ -207,7 +207,7 @@ impl NativeServer {
     self.runtime = Some(runtime);
     // A listening server keeps Node alive until close() completes.
     #[allow(deprecated)]
-    self.state.events.with_wake(|w| w.as_mut().map(|f| f.refer(&env)).transpose())?;
+    self.state.events.with_wake(|w| w.as_mut().and_then(|f| f.as_any_mut().downcast_mut::<BatchFn>()).map(|f| f.refer(&env)).transpose())?;
     Ok(bound as u32)
   }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::bridge::handoff::Handoff;
+use crate::server::handoff::Handoff;
 use crate::http::stream::{Membership, Pushed, StreamQueue};
 use crate::sse::encode::{encode_event, encode_retry, Event};
 

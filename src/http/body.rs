@@ -12,7 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use super::stream::{ConnectionKill, StreamQueue, Take};
-use crate::bridge::events::Event;
+use crate::server::event_queue::Event;
 use crate::server::state::ServerState;
 
 /// The keep-alive comment a heartbeat writes on an idle stream.

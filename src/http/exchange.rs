@@ -21,7 +21,7 @@ use super::body::ResponseBody;
 use super::request_body::BodyRead;
 use super::request_stream::FlowHandle;
 use super::stream::{ConnectionKill, Pushed, StreamQueue};
-use crate::bridge::handoff::Handoff;
+use crate::server::handoff::Handoff;
 
 pub enum Reply {
   Pending(oneshot::Sender<Response<ResponseBody>>),

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
 use super::exchange::{Exchange, Reply};
-use crate::bridge::events::Event;
+use crate::server::event_queue::Event;
 use crate::server::state::ServerState;
 
 /// The most a read reserves before the bytes arrive.

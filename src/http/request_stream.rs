@@ -15,7 +15,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 use super::request_body::declared_length;
-use crate::bridge::events::{Chunk, Event};
+use crate::server::event_queue::{Chunk, Event};
 use crate::server::state::ServerState;
 
 /// Most bytes sent to JS ahead of what its stream has taken (lib/request.js grants the

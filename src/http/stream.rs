@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use super::body::ResponseBody;
-use crate::bridge::handoff::Handoff;
+use crate::server::handoff::Handoff;
 use crate::server::coarse_clock::CoarseClock;
 use crate::server::stats::Stats;
 
@@ -235,7 +235,7 @@ impl ConnectionKill {
 pub struct StreamQueue {
   inner: Mutex<Inner>,
   connection: Arc<ConnectionKill>,
-  /// Wake-ups of the body go through the server's handoff task (see bridge/handoff.rs).
+  /// Wake-ups of the body go through the server's handoff task (see server/handoff.rs).
   handoff: Arc<Handoff>,
   limits: StreamLimits,
   /// Idle keep-alive comment interval in ms (0 = off); read by the body on each poll.

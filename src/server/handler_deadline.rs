@@ -11,7 +11,7 @@ use hyper::StatusCode;
 use super::coarse_clock::sweep_period;
 use super::service::plain;
 use super::state::ServerState;
-use crate::bridge::events::Event;
+use crate::server::event_queue::Event;
 
 pub async fn sweep(state: Arc<ServerState>, limit: Duration) {
   let limit_ms = limit.as_millis() as u64;

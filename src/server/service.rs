@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::router::UNMATCHED;
 use super::state::ServerState;
-use crate::bridge::events::Event;
+use crate::server::event_queue::Event;
 use crate::http::body::{CloseGuard, ResponseBody};
 use crate::http::exchange::{Exchange, Reply, RequestHeaders};
 use crate::http::request_body;

@@ -12,8 +12,8 @@ use tokio::sync::{watch, Notify};
 use super::router::Router;
 use super::coarse_clock::CoarseClock;
 use super::stats::Stats;
-use crate::bridge::events::EventQueue;
-use crate::bridge::handoff::Handoff;
+use crate::server::event_queue::EventQueue;
+use crate::server::handoff::Handoff;
 use crate::http::exchange::{Exchanges, IdHasher};
 use crate::http::stream::{ConnectionKill, StreamLimits, StreamQueue};
 
