@@ -206,3 +206,135 @@ test('TLS options: Node names, passphrase-protected keys, and half configs rejec
   await refused({ key_file_name: E.key, cert_file_name: E.cert, passphrase: 'wrong' }, /wrong passphrase/);
   await refused({ key: 'not pem', cert: 'not pem' }, /TLS: /);
 });
+
+// -- found by an outside review of the HTTPS/h2 change ---------------------------------
+
+function h2get(session, headers) {
+  return new Promise((resolve, reject) => {
+    const req = session.request(headers);
+    let head;
+    let body = '';
+    req.on('response', (h) => (head = h));
+    req.setEncoding('utf8');
+    req.on('data', (c) => (body += c));
+    req.on('end', () => resolve({ head, body, rstCode: req.rstCode }));
+    req.on('error', reject);
+  });
+}
+
+test('h2 requests read as HTTP/1.1: cookies joined with "; ", Host from :authority', async (t) => {
+  const { port } = await tlsServer(t, {}, (s) => s.get('/who', (req, res) => res.json({ cookie: req.get('cookie'), cookies: req.cookies, host: req.get('host'), hostname: req.hostname })));
+  const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  t.after(() => session.destroy());
+  // Two cookie fields, as browsers send them over h2.
+  const r = await h2get(session, { ':path': '/who', cookie: ['session=abc', 'theme=dark'] });
+  assert.deepEqual(JSON.parse(r.body), { cookie: 'session=abc; theme=dark', cookies: { session: 'abc', theme: 'dark' }, host: `127.0.0.1:${port}`, hostname: '127.0.0.1' });
+});
+
+test('h2 HEAD, 204 and 304 replies carry no body (curl and node accept them)', async (t) => {
+  const { port } = await tlsServer(t, {}, (s) => {
+    s.get('/none', (req, res) => res.status(204).send('ignored'));
+    s.get('/same', (req, res) => res.status(304).send('ignored'));
+  });
+  for (const args of [['-I'], ['-o', '/dev/null', '-w', '%{http_code}']]) {
+    for (const p of ['/', '/none', '/same']) await run('curl', ['-sk', '--http2', ...args, `https://127.0.0.1:${port}${p}`]);
+  }
+  const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  t.after(() => session.destroy());
+  const head = await h2get(session, { ':path': '/', ':method': 'HEAD' });
+  assert.equal(head.head[':status'], 200);
+  assert.equal(head.body, '');
+  assert.equal(head.rstCode, 0);
+});
+
+test('h2: a stream reset before its reply leaves the connection subject to the idle timeout', async (t) => {
+  const { server, port } = await tlsServer(t, { header_timeout_ms: 400 }, (s) => s.get('/slow', async (req, res) => {
+    await sleep(200);
+    res.send('late');
+  }));
+  const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const req = session.request({ ':path': '/slow' });
+  req.on('error', () => {});
+  await sleep(50);
+  req.close(http2.constants.NGHTTP2_CANCEL);
+  const closed = new Promise((resolve) => session.once('close', resolve));
+  await until(() => server.stats().connections === 0, 3000);
+  await closed;
+});
+
+test('h2: one stream past its buffer bound does not take its connection siblings down', async (t) => {
+  const { server, port } = await tlsServer(t, { stream_max_buffer: 100000 }, (s) => s.get('/flood', (req, res) => {
+    res.sse.open();
+    const payload = 'x'.repeat(8000);
+    const timer = setInterval(() => {
+      for (let i = 0; i < 20; i++) res.sse.send(payload);
+    }, 5);
+    res.on('close', () => clearInterval(timer));
+  }));
+  const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const got = [0, 0, 0];
+  const reqs = got.map((_, i) => {
+    const req = session.request({ ':path': '/flood' });
+    req.on('error', () => {});
+    req.on('data', (c) => (got[i] += c.length));
+    return req;
+  });
+  reqs[0].pause();
+  await until(() => server.stats().slow_client_disconnects >= 1, 5000);
+  const before = got[1] + got[2];
+  await until(() => got[1] + got[2] > before + 500000, 5000);
+  assert.ok(!session.closed && !session.destroyed, 'the connection lives on');
+});
+
+test('TLS HTTP/1.1: an upload answered unread still gets its reply (staged close)', async (t) => {
+  const { port } = await tlsServer(t, { max_body_length: 10 * 1024 * 1024 }, (s) => s.post('/upload', (req, res) => res.status(401).send('no')));
+  const body = Buffer.alloc(5 * 1024 * 1024, 1);
+  const status = await new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, method: 'POST', path: '/upload', rejectUnauthorized: false, agent: false, headers: { 'content-length': body.length } }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  assert.equal(status, 401);
+});
+
+test('close() does not wait for a TLS connection that never finished its handshake', async (t) => {
+  const server = new hyper.Server({ key_file_name: A.key, cert_file_name: A.cert });
+  const port = await server.listen(0, '127.0.0.1');
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  t.after(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  await until(() => server.stats().connections === 1);
+  const started = Date.now();
+  await server.close({ timeout: 3000 });
+  assert.ok(Date.now() - started < 1000, `close() took ${Date.now() - started} ms`);
+});
+
+test('h2: a body reset short of its Content-Length is not taken as whole', async (t) => {
+  const seen = [];
+  const { port } = await tlsServer(t, {}, (s) => s.post('/json', async (req, res) => {
+    try {
+      seen.push(await req.text());
+    } catch (e) {
+      seen.push(`error ${e.status}`);
+    }
+    res.end();
+  }));
+  const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const req = session.request({ ':path': '/json', ':method': 'POST', 'content-length': '1000' });
+  req.on('error', () => {});
+  req.write('{"partial":');
+  await sleep(50);
+  req.close(http2.constants.NGHTTP2_NO_ERROR);
+  await until(() => seen.length === 1);
+  assert.deepEqual(seen, ['error 400']);
+});

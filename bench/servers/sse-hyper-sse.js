@@ -5,6 +5,7 @@
 //   MODE=express: a hyper() app whose handler writes raw frames as Express code does:
 //     res.writeHead(200, { 'content-type': 'text/event-stream' }), then res.write('data: …\n\n')
 // HYPER_SSE_LIB: another copy of hyper-sse to load (a before/after of the JS layer).
+// KEY and CERT (PEM files): HTTPS, h2 and HTTP/1.1.
 // The payload and the tick loop (started at listen time) are in sse-common.js.
 // On SIGTERM, server.stats() goes to stderr, then the process exits.
 const hyper = require(process.env.HYPER_SSE_LIB ? require('path').resolve(process.env.HYPER_SSE_LIB) : '../..');
@@ -13,8 +14,9 @@ const { startTicks, ready } = require('./sse-common');
 const MODE = process.env.MODE || 'loop';
 if (!['loop', 'channel', 'express'].includes(MODE)) throw new Error(`MODE must be loop, channel or express, got ${MODE}`);
 
-const app = MODE === 'express' ? hyper() : null;
-const server = app ? app._server : new hyper.Server();
+const tls = process.env.KEY && process.env.CERT ? { key_file_name: process.env.KEY, cert_file_name: process.env.CERT } : undefined;
+const app = MODE === 'express' ? hyper(tls) : null;
+const server = app ? app._server : new hyper.Server(tls);
 const clients = new Set();
 const channel = MODE === 'channel' ? server.channel('bench') : null;
 

@@ -231,6 +231,8 @@ impl NativeServer {
       return;
     }
     self.state.set_phase(Phase::Draining);
+    // The port is closed when this returns (new connections are refused at once).
+    self.state.wait_unbound(Duration::from_millis(500));
     let last = final_event.map(|e| encode_event(&SseEvent { id: e.id.as_deref(), event: e.event.as_deref(), data: &e.data, retry: e.retry }));
     self.state.exchanges.end_all_streams(last.as_ref());
     let state = self.state.clone();

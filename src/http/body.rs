@@ -100,6 +100,18 @@ impl ResponseBody {
 
   /// A response to HEAD: hyper sends the head and never polls the body, so the stream
   /// is over (a normal end) as soon as it starts; later writes see it closed.
+  /// No body bytes at all, whatever the handler gave (h2 HEAD, 204, 304: hyper's h2
+  /// would send them as DATA, which the client must refuse).
+  pub fn drop_bytes(&mut self) {
+    if let Some(q) = self.queue() {
+      q.end();
+    }
+    if !matches!(self.kind, Kind::HandedOver) {
+      self.kind = Kind::Full(None);
+    }
+    self.mark_finished();
+  }
+
   pub fn end_head_only(&mut self) {
     if let Some(q) = self.queue() {
       q.end();

@@ -64,6 +64,11 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
       // wait for the connection's next bytes.
       let frame = if http_body::Body::is_end_stream(&body) { None } else { body.frame().await };
       match frame {
+        // h2: hyper ends a body whose stream the client reset (CANCEL, NO_ERROR) as if
+        // it were whole; short of its declared length, it is not.
+        None if declared.is_some_and(|n| (kept.len() as u64) < n) => {
+          break Err(ReadError::Bad("the request body ended before its Content-Length".into()));
+        }
         None => break Ok(exact(kept)),
         Some(Err(e)) => {
           cut_off_stream(&state, id);
@@ -93,7 +98,7 @@ fn spawn_read(rt: &Handle, state: &Arc<ServerState>, id: u64, slot: Arc<BodyRead
 fn cut_off_stream(state: &ServerState, id: u64) {
   state.exchanges.with(id, |ex| {
     if is_streaming(&ex.reply) {
-      ex.connection.kill();
+      ex.connection.cut_off_exchange();
     }
   });
 }

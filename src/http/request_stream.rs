@@ -105,6 +105,7 @@ fn too_large(limit: usize) -> Chunk {
 
 async fn read(state: Arc<ServerState>, id: u64, mut body: Incoming, flow: Arc<BodyFlow>, limit: usize) {
   let mut total = 0usize;
+  let declared = http_body::Body::size_hint(&body).exact();
   let last = loop {
     if flow.abandoned.load(Ordering::Acquire) {
       break Chunk::Aborted;
@@ -126,11 +127,13 @@ async fn read(state: Arc<ServerState>, id: u64, mut body: Incoming, flow: Arc<Bo
       }
     };
     match frame {
+      // h2: a body whose stream the client reset ends as if whole (see request_body.rs).
+      None if declared.is_some_and(|n| (total as u64) < n) => break Chunk::Aborted,
       None => break Chunk::End,
       // Most often the client left mid-body: the exchange ends with it (its `abort`
       // and `close` fire), as hyper alone would not notice before the reply.
       Some(Err(_)) => {
-        state.exchanges.with(id, |ex| ex.connection.kill());
+        state.exchanges.with(id, |ex| ex.connection.cut_off_exchange());
         break Chunk::Aborted;
       }
       Some(Ok(frame)) => {

@@ -184,9 +184,20 @@ impl ConnectionKill {
     self.killed.load(Ordering::Acquire)
   }
 
-  /// This connection's event streams stay in hyper (TLS, h2): see `hand_over`.
+  /// This connection carries many exchanges at once (h2): its event streams stay in
+  /// hyper, and one exchange's trouble (a slow stream, a broken-off body) ends that
+  /// exchange's stream only, never the connection (see `cut_off_exchange`).
   pub fn keep_streams_in_hyper(&self) {
     self.streams_in_hyper.store(true, Ordering::Relaxed);
+  }
+
+  /// One exchange on this connection must end at once: on HTTP/1.1 the connection goes
+  /// with it (hyper would not notice otherwise); on h2 the stream's own reset or its
+  /// failing body ends it, and the other streams go on.
+  pub fn cut_off_exchange(&self) {
+    if self.can_hand_over() {
+      self.kill();
+    }
   }
 
   /// Whether an event stream may leave hyper for a direct writer (plaintext HTTP/1.1).
@@ -324,7 +335,7 @@ impl StreamQueue {
             inner.queue.clear();
             inner.queued_bytes = 0;
             self.stats.slow_disconnect();
-            self.connection.kill();
+            self.connection.cut_off_exchange();
             waker = inner.waker.take();
             result = Pushed::Closed;
           }

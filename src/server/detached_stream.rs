@@ -7,6 +7,10 @@
 //! read, and the body runs until the connection closes. So the head goes out
 //! close-delimited (see server/conn_io.rs), hyper's connection is dropped with its
 //! buffers, and this task owns the socket, the stream's body and the connection count.
+//!
+//! The socket is plain TCP (events may then also be written straight from the JS
+//! thread, see http/stream.rs) or TLS over HTTP/1.1 (every byte through rustls, from
+//! this task).
 
 use std::future::Future;
 use std::io::ErrorKind;
@@ -16,8 +20,9 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use http_body::Body;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 use super::state::{Phase, ServerState};
 use crate::http::body::ResponseBody;
@@ -26,15 +31,30 @@ use crate::http::stream::ConnectionKill;
 /// Reads of client bytes (discarded) per wake-up before yielding to other tasks.
 const READS_PER_WAKE: usize = 4;
 
+/// What a detached stream is written to.
+pub trait StreamSocket: Unpin {
+  /// Lets the stream's queue write to the socket itself while nothing is queued.
+  fn share_with(&self, body: &ResponseBody);
+  /// True if the client closed or reset the connection (what it sends is dropped).
+  fn client_left(&mut self, cx: &mut Context<'_>) -> bool;
+  /// Writes some of `buf`; Pending while the socket is full.
+  fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>>;
+  /// Pushes out what `poll_send` took but still holds (TLS records), before waiting.
+  fn poll_flush_sent(&mut self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    Poll::Ready(Ok(()))
+  }
+  /// Ends the write side after the last event (FIN, or TLS close_notify then FIN).
+  fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
+}
+
 /// Writes `body` to `stream` until the stream ends or the client goes; a hand-written
 /// future, as small as its fields, since one lives for each open stream. Dropping the
 /// body at the end queues the exchange's `close` event, as when hyper drops it. Gives
 /// back the socket, its write side shut down, when the stream ended normally: the
 /// caller closes it in stages (server/lingering_close.rs).
-pub struct StreamWriter {
-  /// Shared with the stream's queue, which writes to it directly when nothing is
-  /// queued (see http/stream.rs); the queue lets go before the socket is shut down.
-  stream: Arc<TcpStream>,
+pub struct StreamWriter<S: StreamSocket = Arc<TcpStream>> {
+  /// Taken when the stream ended normally, to be closed in stages.
+  stream: Option<S>,
   body: ResponseBody,
   /// Taken from the body, not yet on the socket.
   unsent: Bytes,
@@ -44,13 +64,10 @@ pub struct StreamWriter {
   finished: bool,
 }
 
-impl StreamWriter {
-  pub fn new(stream: TcpStream, body: ResponseBody, connection: Arc<ConnectionKill>, state: Arc<ServerState>) -> Self {
-    let stream = Arc::new(stream);
-    if let Some(queue) = body.queue() {
-      queue.attach_socket(stream.clone());
-    }
-    Self { stream, body, unsent: Bytes::new(), connection, state, finished: false }
+impl<S: StreamSocket> StreamWriter<S> {
+  pub fn new(stream: S, body: ResponseBody, connection: Arc<ConnectionKill>, state: Arc<ServerState>) -> Self {
+    stream.share_with(&body);
+    Self { stream: Some(stream), body, unsent: Bytes::new(), connection, state, finished: false }
   }
 
   /// Ready(true) when the body ended with everything written; Ready(false) when the
@@ -59,7 +76,8 @@ impl StreamWriter {
     if self.connection.poll_killed(cx.waker()) || self.state.phase_now() == Phase::Force {
       return Poll::Ready(false);
     }
-    if client_left(&self.stream, cx) {
+    let Some(stream) = self.stream.as_mut() else { return Poll::Ready(false) };
+    if stream.client_left(cx) {
       return Poll::Ready(false);
     }
     loop {
@@ -73,27 +91,27 @@ impl StreamWriter {
           // Cut off as a slow client.
           Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
           Poll::Ready(None) => return Poll::Ready(true),
-          Poll::Pending => return Poll::Pending,
+          Poll::Pending => {
+            return match stream.poll_flush_sent(cx) {
+              Poll::Ready(Err(_)) => Poll::Ready(false),
+              _ => Poll::Pending,
+            };
+          }
         }
       }
-      match self.stream.poll_write_ready(cx) {
-        Poll::Ready(Ok(())) => {}
+      match stream.poll_send(cx, &self.unsent) {
+        Poll::Ready(Ok(n)) => self.unsent.advance(n),
         Poll::Ready(Err(_)) => return Poll::Ready(false),
         // The socket is full: the body is not polled again until it drains, so what
         // JS sends meanwhile queues (bounded by the slow-client policy).
         Poll::Pending => return Poll::Pending,
       }
-      match self.stream.try_write(&self.unsent) {
-        Ok(n) => self.unsent.advance(n),
-        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-        Err(_) => return Poll::Ready(false),
-      }
     }
   }
 }
 
-impl Future for StreamWriter {
-  type Output = Option<Arc<TcpStream>>;
+impl<S: StreamSocket> Future for StreamWriter<S> {
+  type Output = Option<S>;
 
   fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
     let this = self.get_mut();
@@ -108,19 +126,71 @@ impl Future for StreamWriter {
     if let Some(queue) = this.body.queue() {
       queue.detach_socket();
     }
-    match Arc::get_mut(&mut this.stream) {
-      Some(stream) => {
-        let shut = std::task::ready!(Pin::new(stream).poll_shutdown(cx));
-        Poll::Ready(shut.ok().map(|_| this.stream.clone()))
-      }
-      None => Poll::Ready(None),
+    let Some(stream) = this.stream.as_mut() else { return Poll::Ready(None) };
+    match std::task::ready!(stream.poll_finish(cx)) {
+      Ok(()) => Poll::Ready(this.stream.take()),
+      Err(_) => Poll::Ready(None),
     }
+  }
+}
+
+impl StreamSocket for Arc<TcpStream> {
+  fn share_with(&self, body: &ResponseBody) {
+    if let Some(queue) = body.queue() {
+      queue.attach_socket(self.clone());
+    }
+  }
+  fn client_left(&mut self, cx: &mut Context<'_>) -> bool {
+    tcp_client_left(self, cx)
+  }
+  fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    loop {
+      std::task::ready!(self.poll_write_ready(cx))?;
+      match self.try_write(buf) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+        other => return Poll::Ready(other),
+      }
+    }
+  }
+  fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    // The queue let go of its clone (detach_socket): shut the write side down.
+    match Arc::get_mut(self) {
+      Some(stream) => Pin::new(stream).poll_shutdown(cx),
+      None => Poll::Ready(Err(ErrorKind::Other.into())),
+    }
+  }
+}
+
+impl StreamSocket for TlsStream<TcpStream> {
+  fn share_with(&self, _body: &ResponseBody) {}
+  fn client_left(&mut self, cx: &mut Context<'_>) -> bool {
+    let mut scratch = [0u8; 512];
+    for _ in 0..READS_PER_WAKE {
+      let mut buf = ReadBuf::new(&mut scratch);
+      match Pin::new(&mut *self).poll_read(cx, &mut buf) {
+        Poll::Ready(Ok(())) if buf.filled().is_empty() => return true,
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(_)) => return true,
+        Poll::Pending => return false,
+      }
+    }
+    cx.waker().wake_by_ref();
+    false
+  }
+  fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    Pin::new(self).poll_write(cx, buf)
+  }
+  fn poll_flush_sent(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    Pin::new(self).poll_flush(cx)
+  }
+  fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    Pin::new(self).poll_shutdown(cx)
   }
 }
 
 /// True if the client closed or reset the connection. Bytes it sends are read and
 /// dropped: an event stream takes no further requests on its connection.
-fn client_left(stream: &TcpStream, cx: &mut Context<'_>) -> bool {
+fn tcp_client_left(stream: &TcpStream, cx: &mut Context<'_>) -> bool {
   let mut scratch = [0u8; 512];
   for _ in 0..READS_PER_WAKE {
     match stream.poll_read_ready(cx) {

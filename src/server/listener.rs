@@ -11,14 +11,15 @@ use std::time::Duration;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::conn_io::ConnIo;
 use super::lingering_close::lingering_close;
-use super::detached_stream::StreamWriter;
+use super::detached_stream::{StreamSocket, StreamWriter};
 use super::service::handle;
 use super::state::{ConnectionCount, Phase, ServerState};
 use crate::http::stream::ConnectionKill;
@@ -26,7 +27,13 @@ use crate::http::stream::ConnectionKill;
 /// Accepts until the phase leaves Running. `phase` is subscribed by the caller before
 /// this task is spawned: a `close()` in the same JS turn as `listen()` changes the phase
 /// before the task first runs, and a receiver made inside it would never see the change.
-pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, mut phase: watch::Receiver<Phase>, tls: Option<TlsAcceptor>) {
+pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, phase: watch::Receiver<Phase>, tls: Option<TlsAcceptor>) {
+  accept_until_closing(listener, &state, phase, tls).await;
+  state.mark_unbound();
+}
+
+/// Accepts until the phase changes; the listener is dropped (the port closed) on return.
+async fn accept_until_closing(listener: TcpListener, state: &Arc<ServerState>, mut phase: watch::Receiver<Phase>, tls: Option<TlsAcceptor>) {
   loop {
     if *phase.borrow_and_update() != Phase::Running {
       break;
@@ -55,13 +62,53 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, mut pha
   }
 }
 
+/// A connection's byte stream for HTTP/1.1: plain TCP or TLS. An event stream leaves
+/// hyper for a detached writer on either (server/detached_stream.rs).
+trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+  type Detached: StreamSocket + Send + 'static;
+  fn detach(self) -> Self::Detached;
+  /// The TCP socket under it, to close in stages.
+  fn tcp(&self) -> &TcpStream;
+  fn detached_tcp(d: &Self::Detached) -> &TcpStream;
+}
+
+impl Transport for TcpStream {
+  type Detached = Arc<TcpStream>;
+  fn detach(self) -> Arc<TcpStream> {
+    Arc::new(self)
+  }
+  fn tcp(&self) -> &TcpStream {
+    self
+  }
+  fn detached_tcp(d: &Arc<TcpStream>) -> &TcpStream {
+    d
+  }
+}
+
+impl Transport for TlsStream<TcpStream> {
+  type Detached = Self;
+  fn detach(self) -> Self {
+    self
+  }
+  fn tcp(&self) -> &TcpStream {
+    self.get_ref().0
+  }
+  fn detached_tcp(d: &Self) -> &TcpStream {
+    d.get_ref().0
+  }
+}
+
 async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<ServerState>) {
   let kill = Arc::new(ConnectionKill::new(state.clock.clone()));
   let counted = state.connection_opened(kill.clone());
+  let _ = stream.set_nodelay(true);
+  serve_http1(stream, remote, state, kill, counted).await;
+}
+
+async fn serve_http1<S: Transport>(stream: S, remote: SocketAddr, state: Arc<ServerState>, kill: Arc<ConnectionKill>, counted: ConnectionCount) {
   // However this task ends, a stream body still waiting for the socket is dropped
   // with it (its client gets no more; JS gets its `close`).
   let _handover = DropHandover(kill.clone());
-  let _ = stream.set_nodelay(true);
   let svc_state = state.clone();
   let svc_kill = kill.clone();
   // No hyper timer: the head deadline is enforced by a sweep (server/head_deadline.rs)
@@ -104,17 +151,17 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, state: Arc<Serv
     // own, and hyper's connection (with its buffers) is freed here.
     Some(body) => {
       tokio::spawn(async move {
-        let writer = StreamWriter::new(stream, body, kill.clone(), state.clone());
+        let writer = StreamWriter::new(stream.detach(), body, kill.clone(), state.clone());
         // The writer (with the stream's body: JS hears `close` now) is gone before the
         // connection lingers.
         if let Some(socket) = writer.await {
-          linger(&socket, counted, &kill, &state).await;
+          linger(S::detached_tcp(&socket), counted, &kill, &state).await;
         }
       });
     }
     None => {
       let _ = stream.shutdown().await;
-      linger(&stream, counted, &kill, &state).await;
+      linger(stream.tcp(), counted, &kill, &state).await;
     }
   }
 }
@@ -129,34 +176,44 @@ const H2_MAX_ERROR_RESETS: usize = 1024;
 
 /// A TLS connection: the handshake (within the head deadline; a failed one, such as
 /// plaintext on this port, closes this connection and nothing else), then HTTP/1.1 or
-/// h2 as ALPN chose. Every response body, event streams included, goes through hyper
-/// here: rustls must encrypt every byte, so nothing is written to the socket directly.
+/// h2 as ALPN chose. On HTTP/1.1 an event stream leaves hyper as on plaintext, for a
+/// writer task that owns the TLS stream (no direct writes from the JS thread: rustls
+/// must encrypt every byte). On h2 every stream stays in hyper.
 async fn serve_tls_connection(stream: TcpStream, remote: SocketAddr, state: Arc<ServerState>, acceptor: TlsAcceptor) {
   let kill = Arc::new(ConnectionKill::new(state.clock.clone()));
-  kill.keep_streams_in_hyper();
-  let _counted = state.connection_opened(kill.clone());
+  let counted = state.connection_opened(kill.clone());
   let _ = stream.set_nodelay(true);
-  let tls = match tokio::time::timeout(state.limits.header_read_timeout, acceptor.accept(stream)).await {
-    Ok(Ok(tls)) => tls,
+  // The handshake ends early if the server closes (a preconnected socket that never
+  // speaks must not hold close() up) or the connection is cut off.
+  let mut handshake = acceptor.accept(stream);
+  let handshake = std::future::poll_fn(|cx| {
+    if kill.poll_killed(cx.waker()) || state.phase_now() != Phase::Running {
+      return Poll::Ready(None);
+    }
+    Pin::new(&mut handshake).poll(cx).map(Some)
+  });
+  let tls = match tokio::time::timeout(state.limits.header_read_timeout, handshake).await {
+    Ok(Some(Ok(tls))) => tls,
     _ => return,
   };
-  let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+  if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+    return serve_http1(tls, remote, state, kill, counted).await;
+  }
+  // h2: every stream stays in hyper (they share the connection).
+  kill.keep_streams_in_hyper();
+  let _counted = counted;
   let svc_state = state.clone();
   let svc_kill = kill.clone();
-  let svc = service_fn(move |req| handle(svc_state.clone(), remote, svc_kill.clone(), req));
-  let io = TokioIo::new(tls);
-  if h2 {
-    let conn = http2::Builder::new(TokioExecutor::new())
-      .max_concurrent_streams(H2_MAX_STREAMS)
-      .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
-      .max_local_error_reset_streams(H2_MAX_ERROR_RESETS)
-      .max_header_list_size(state.limits.max_header_size as u32)
-      .serve_connection(io, svc);
-    drive(conn, |c| c.graceful_shutdown(), &kill, &state).await;
-  } else {
-    let conn = http1::Builder::new().header_read_timeout(None).max_buf_size(state.limits.max_header_size).serve_connection(io, svc);
-    drive(conn, |c| c.graceful_shutdown(), &kill, &state).await;
-  }
+  // Boxed: hyper keeps a task per h2 stream sized for its largest state, and the
+  // request future is far larger than the body pipe a long-lived stream needs.
+  let svc = service_fn(move |req| Box::pin(handle(svc_state.clone(), remote, svc_kill.clone(), req)));
+  let conn = http2::Builder::new(TokioExecutor::new())
+    .max_concurrent_streams(H2_MAX_STREAMS)
+    .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+    .max_local_error_reset_streams(H2_MAX_ERROR_RESETS)
+    .max_header_list_size(state.limits.max_header_size as u32)
+    .serve_connection(TokioIo::new(tls), svc);
+  drive(conn, |c| c.graceful_shutdown(), &kill, &state).await;
 }
 
 /// Serves until the connection ends, is killed, or the server's phase says stop

@@ -31,6 +31,9 @@ pub async fn handle(
   req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
   connection.request_started();
+  // Busy until the response body is dropped; if hyper drops this future first (an h2
+  // stream reset before the reply), the guard says the request is over.
+  let busy = Busy(Some(connection.clone()));
   let done = connection.clone();
   let version = req.version();
   let head_only = req.method() == Method::HEAD;
@@ -39,6 +42,7 @@ pub async fn handle(
     Err(_) => (plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"), false),
   };
   // The connection counts as busy (no head deadline) until this body is dropped.
+  busy.hand_to_body();
   resp.body_mut().on_done(done.clone());
   if resp.body().is_full() && !head_only {
     // A one-piece body's own size rules (hyper writes it). A HEAD reply keeps the
@@ -47,6 +51,9 @@ pub async fn handle(
   }
   if head_only {
     resp.body_mut().end_head_only();
+  }
+  if version == Version::HTTP_2 && (head_only || matches!(resp.status(), StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)) {
+    resp.body_mut().drop_bytes();
   }
   let event_stream = is_event_stream(&resp);
   if event_stream {
@@ -71,6 +78,42 @@ pub async fn handle(
   Ok(resp)
 }
 
+/// `request_done` for a request whose future hyper dropped before its reply had a body
+/// to carry it.
+struct Busy(Option<Arc<ConnectionKill>>);
+
+impl Busy {
+  fn hand_to_body(mut self) {
+    self.0 = None;
+  }
+}
+
+impl Drop for Busy {
+  fn drop(&mut self) {
+    if let Some(c) = self.0.take() {
+      c.request_done();
+    }
+  }
+}
+
+/// h2 sends a request's cookies as separate fields and its host as `:authority`; JS
+/// and its middleware read them as HTTP/1.1 has them (RFC 9113, section 8.2.3: joined
+/// with "; "; a Host header).
+fn as_http1_headers(headers: &mut hyper::HeaderMap, uri: &hyper::Uri) {
+  use hyper::header::{HeaderValue, COOKIE, HOST};
+  if headers.get_all(COOKIE).iter().nth(1).is_some() {
+    let joined: Vec<u8> = headers.get_all(COOKIE).iter().map(|v| v.as_bytes()).collect::<Vec<_>>().join(&b"; "[..]);
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+      headers.insert(COOKIE, value);
+    }
+  }
+  if !headers.contains_key(HOST) {
+    if let Some(value) = uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+      headers.insert(HOST, value);
+    }
+  }
+}
+
 /// An SSE stream: it is written to the socket directly, not through hyper.
 fn is_event_stream(resp: &Response<ResponseBody>) -> bool {
   const SSE: &[u8] = b"text/event-stream";
@@ -92,7 +135,10 @@ async fn route_to_js(state: Arc<ServerState>, remote: SocketAddr, connection: Ar
   if state.limits.panic_test_hook && req.headers().contains_key("x-hyper-sse-test-panic") {
     panic!("hyper-sse test hook: deliberate panic in the request path");
   }
-  let (parts, body) = req.into_parts();
+  let (mut parts, body) = req.into_parts();
+  if parts.version == Version::HTTP_2 {
+    as_http1_headers(&mut parts.headers, &parts.uri);
+  }
   let matched = state.router.read().find(&parts.method, parts.uri.path());
   let (route, params) = match matched {
     Some(m) if m.body_limit.is_some_and(|limit| declared_body(&parts.headers) > limit) => {

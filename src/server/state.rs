@@ -58,6 +58,8 @@ pub struct ServerState {
   pub clock: CoarseClock,
   /// The accept loop watches this; connections read `phase_now` (see `set_phase`).
   pub phase: watch::Sender<Phase>,
+  /// Set by the accept loop once its listening socket is closed (see `wait_unbound`).
+  unbound: (parking_lot::Mutex<bool>, parking_lot::Condvar),
   phase_now: AtomicU8,
   next_id: AtomicU64,
   connections: AtomicUsize,
@@ -82,6 +84,7 @@ impl ServerState {
       handoff: Arc::new(Handoff::default()),
       clock: CoarseClock::new(),
       phase: watch::Sender::new(Phase::Running),
+      unbound: (parking_lot::Mutex::new(false), parking_lot::Condvar::new()),
       phase_now: AtomicU8::new(Phase::Running as u8),
       next_id: AtomicU64::new(1),
       connections: AtomicUsize::new(0),
@@ -99,6 +102,21 @@ impl ServerState {
 
   pub fn next_id(&self) -> u64 {
     self.next_id.fetch_add(1, Ordering::Relaxed)
+  }
+
+  /// The accept loop has closed its listening socket.
+  pub fn mark_unbound(&self) {
+    *self.unbound.0.lock() = true;
+    self.unbound.1.notify_all();
+  }
+
+  /// Waits (at most `limit`) for the accept loop to close its listening socket, so a
+  /// connection attempted after `close()` returns is refused, not accepted then dropped.
+  pub fn wait_unbound(&self, limit: Duration) {
+    let mut done = self.unbound.0.lock();
+    if !*done {
+      self.unbound.1.wait_for(&mut done, limit);
+    }
   }
 
   /// Moves every connection to `phase` (woken to act on it) and tells the accept loop.

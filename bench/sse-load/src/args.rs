@@ -9,7 +9,9 @@ USAGE:
   sse-load --url http://127.0.0.1:PORT/path [options]
 
 OPTIONS:
-  --url URL               http://HOST[:PORT]/path; HOST must be 127.x.x.x or localhost (required)
+  --url URL               http[s]://HOST[:PORT]/path; HOST must be 127.x.x.x or localhost (required);
+                          https: TLS (any certificate accepted: loopback benches only), HTTP/1.1
+  --h2 N                  https only: HTTP/2, N streams per connection (--clients counts streams)
   --clients N             connections to open (default 1000)
   --duration SECS         measured window, after warmup (default 10, max 120)
   --warmup SECS           time between 'all connected' and the window (default 2, max 60)
@@ -52,6 +54,7 @@ pub struct Target {
     pub host_header: String,
     pub path: String,
     pub url: String,
+    pub tls: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +70,8 @@ pub struct Args {
     pub threads: usize,
     pub connect_concurrency: usize,
     pub connect_timeout: f64,
+    /// Streams per h2 connection (0: HTTP/1.1, one connection per client).
+    pub h2: usize,
 }
 
 pub enum Parsed {
@@ -91,9 +96,14 @@ fn secs(name: &str, v: &str, max: f64) -> Result<f64, String> {
 }
 
 pub fn parse_url(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("only http:// URLs are supported: {url:?}"))?;
+    let (rest, tls) = match url.strip_prefix("https://") {
+        Some(rest) => (rest, true),
+        None => (
+            url.strip_prefix("http://")
+                .ok_or_else(|| format!("only http:// and https:// URLs are supported: {url:?}"))?,
+            false,
+        ),
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -108,7 +118,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
                 .map_err(|_| format!("bad port in {url:?}"))?;
             (&authority[..i], p)
         }
-        _ => (authority, 80u16),
+        _ => (authority, if tls { 443u16 } else { 80u16 }),
     };
     let ip = if host.eq_ignore_ascii_case("localhost") {
         Ipv4Addr::LOCALHOST
@@ -134,6 +144,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
         host_header: authority.to_string(),
         path: path.to_string(),
         url: url.to_string(),
+        tls,
     })
 }
 
@@ -145,6 +156,7 @@ pub fn parse(argv: impl Iterator<Item = String>) -> Result<Parsed, String> {
             host_header: String::new(),
             path: String::new(),
             url: String::new(),
+            tls: false,
         },
         clients: 1000,
         duration: 10.0,
@@ -156,6 +168,7 @@ pub fn parse(argv: impl Iterator<Item = String>) -> Result<Parsed, String> {
         threads: 2,
         connect_concurrency: 128,
         connect_timeout: 30.0,
+        h2: 0,
     };
     let mut it = argv.peekable();
     while let Some(arg) = it.next() {
@@ -187,10 +200,14 @@ pub fn parse(argv: impl Iterator<Item = String>) -> Result<Parsed, String> {
             "--connect-timeout" => {
                 a.connect_timeout = secs("connect-timeout", &value("--connect-timeout")?, 60.0)?
             }
+            "--h2" => a.h2 = num("h2", &value("--h2")?)?,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
     a.target = parse_url(&url.ok_or("--url is required (see --help)")?)?;
+    if a.h2 > 0 && !a.target.tls {
+        return Err("--h2 needs an https:// URL".into());
+    }
     if a.clients == 0 || a.clients > 200_000 {
         return Err("--clients must be 1..=200000".into());
     }
@@ -234,7 +251,8 @@ mod tests {
         assert!(parse_url("http://127.3.4.5:1/").is_ok());
         assert!(parse_url("http://10.0.0.1:80/").is_err());
         assert!(parse_url("http://example.com/").is_err());
-        assert!(parse_url("https://127.0.0.1/").is_err());
+        assert!(parse_url("https://127.0.0.1/").unwrap().tls);
+        assert!(parse_url("ftp://127.0.0.1/").is_err());
         assert!(parse_url("http://[::1]:80/").is_err());
         assert!(parse_url("http://0.0.0.0:80/").is_err());
     }

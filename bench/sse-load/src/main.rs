@@ -3,6 +3,7 @@
 
 mod args;
 mod proto;
+mod secure;
 mod stats;
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -21,7 +22,12 @@ use stats::Conn;
 const READ_BUF: usize = 16 * 1024;
 const MAX_HEAD: usize = 16 * 1024;
 
+/// A connection's byte stream: plain TCP or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 struct Shared {
+    tls: Option<tokio_rustls::TlsConnector>,
     win_start: AtomicU64,
     win_end: AtomicU64,
     connected: AtomicUsize,
@@ -84,12 +90,7 @@ fn io_reason(prefix: &str, e: &std::io::Error) -> String {
 
 /// Connect, send the request, read and check the head. Returns the stream and the bytes
 /// read past the head.
-async fn establish(
-    i: usize,
-    args: &Args,
-    shared: &Shared,
-    buf: &mut [u8],
-) -> Result<(TcpStream, proto::Framing, usize, usize), String> {
+async fn tcp_connect(i: usize, args: &Args) -> Result<TcpStream, String> {
     let sock = TcpSocket::new_v4().map_err(|e| io_reason("socket", &e))?;
     if args.sources > 1 {
         // Defer the port choice to connect(), so each source address gets its own
@@ -108,11 +109,25 @@ async fn establish(
             std::net::SocketAddr::from(([127, 0, 0, 1 + (i % args.sources as usize) as u8], 0));
         sock.bind(src).map_err(|e| io_reason("bind", &e))?;
     }
-    let mut stream = sock
+    let stream = sock
         .connect(args.target.addr.into())
         .await
         .map_err(|e| io_reason("connect", &e))?;
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+async fn establish(
+    i: usize,
+    args: &Args,
+    shared: &Shared,
+    buf: &mut [u8],
+) -> Result<(Box<dyn Io>, proto::Framing, usize, usize), String> {
+    let tcp = tcp_connect(i, args).await?;
+    let mut stream: Box<dyn Io> = match &shared.tls {
+        None => Box::new(tcp),
+        Some(c) => Box::new(secure::handshake(c, tcp).await?),
+    };
     stream
         .write_all(&shared.request)
         .await
@@ -220,6 +235,115 @@ async fn conn_task(
     }
 }
 
+/// One h2 connection carrying one stream per entry of `streams`.
+async fn h2_conn_task(
+    k: usize,
+    args: Arc<Args>,
+    shared: Arc<Shared>,
+    streams: Vec<Arc<Mutex<Conn>>>,
+    deadline: tokio::time::Instant,
+) {
+    let fail_all = |reason: String| {
+        for st in &streams {
+            st.lock().unwrap().fail = Some(reason.clone());
+            shared.failed.fetch_add(1, Relaxed);
+        }
+    };
+    let permit = match tokio::time::timeout_at(deadline, shared.sem.acquire()).await {
+        Ok(Ok(p)) => p,
+        _ => return fail_all("connect phase timeout".into()),
+    };
+    let t0 = Instant::now();
+    let setup = async {
+        let tcp = tcp_connect(k, &args).await?;
+        let tls = secure::handshake(shared.tls.as_ref().expect("https"), tcp).await?;
+        h2::client::Builder::new()
+            .initial_window_size(1 << 20)
+            .max_concurrent_reset_streams(0)
+            .handshake::<_, bytes::Bytes>(tls)
+            .await
+            .map_err(|e| format!("h2 handshake: {e}"))
+    };
+    let (send, connection) = match tokio::time::timeout_at(deadline, setup).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(reason)) => return fail_all(reason),
+        Err(_) => return fail_all("connect phase timeout".into()),
+    };
+    drop(permit);
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut tasks = Vec::with_capacity(streams.len());
+    for st in streams {
+        let shared = shared.clone();
+        let args = args.clone();
+        let mut send = send.clone();
+        tasks.push(tokio::spawn(async move {
+            let req = http::Request::get(format!("https://{}{}", args.target.host_header, args.target.path))
+                .header("accept", "text/event-stream")
+                .body(())
+                .expect("request");
+            let opened = async {
+                send = send.ready().await.map_err(|e| format!("h2 ready: {e}"))?;
+                let (resp, _) = send.send_request(req, true).map_err(|e| format!("h2 send: {e}"))?;
+                let resp = resp.await.map_err(|e| format!("h2 response: {e}"))?;
+                if resp.status() != 200 {
+                    return Err(format!("status {}", resp.status()));
+                }
+                Ok(resp.into_body())
+            };
+            let mut body = match tokio::time::timeout_at(deadline, opened).await {
+                Ok(Ok(b)) => b,
+                Ok(Err(reason)) => {
+                    st.lock().unwrap().fail = Some(reason);
+                    shared.failed.fetch_add(1, Relaxed);
+                    return;
+                }
+                Err(_) => {
+                    st.lock().unwrap().fail = Some("connect phase timeout".into());
+                    shared.failed.fetch_add(1, Relaxed);
+                    return;
+                }
+            };
+            {
+                let mut s = st.lock().unwrap();
+                s.connected = true;
+                s.connect_us = t0.elapsed().as_micros() as u64;
+            }
+            shared.connected.fetch_add(1, Relaxed);
+            let mut sse = proto::Sse::new();
+            loop {
+                let chunk = match body.data().await {
+                    None => {
+                        st.lock().unwrap().ended = Some("server ended the body".into());
+                        return;
+                    }
+                    Some(Err(e)) => {
+                        st.lock().unwrap().ended = Some(format!("h2: {e}"));
+                        return;
+                    }
+                    Some(Ok(c)) => c,
+                };
+                let _ = body.flow_control().release_capacity(chunk.len());
+                let now = stats::now_us();
+                let ws = shared.win_start.load(Relaxed);
+                let we = shared.win_end.load(Relaxed);
+                let mut s = st.lock().unwrap();
+                let s = &mut *s;
+                let r = stats::ThreadHist::with(|hist| sse.feed(&chunk, &mut |data, _event| s.on_event(data, now, ws, we, hist)));
+                if let Err(e) = r {
+                    s.ended = Some(format!("protocol: {e}"));
+                    return;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    driver.abort();
+}
+
 struct Report {
     text: String,
     json: String,
@@ -250,6 +374,7 @@ async fn run(args: &Args) -> Report {
     )
     .into_bytes();
     let shared = Arc::new(Shared {
+        tls: args.target.tls.then(|| secure::connector(if args.h2 > 0 { b"h2" } else { b"http/1.1" })),
         win_start: AtomicU64::new(u64::MAX),
         win_end: AtomicU64::new(u64::MAX),
         connected: AtomicUsize::new(0),
@@ -272,14 +397,20 @@ async fn run(args: &Args) -> Report {
         .map(|_| Arc::new(Mutex::new(Conn::new())))
         .collect();
     let mut handles = Vec::with_capacity(args.clients);
-    for (i, c) in conns.iter().enumerate() {
-        handles.push(tokio::spawn(conn_task(
-            i,
-            args.clone(),
-            shared.clone(),
-            c.clone(),
-            deadline,
-        )));
+    if args.h2 > 0 {
+        for (k, group) in conns.chunks(args.h2).enumerate() {
+            handles.push(tokio::spawn(h2_conn_task(k, args.clone(), shared.clone(), group.to_vec(), deadline)));
+        }
+    } else {
+        for (i, c) in conns.iter().enumerate() {
+            handles.push(tokio::spawn(conn_task(
+                i,
+                args.clone(),
+                shared.clone(),
+                c.clone(),
+                deadline,
+            )));
+        }
     }
     let mut connect_elapsed;
     loop {
