@@ -51,6 +51,10 @@ export interface ServerOptions {
   key?: string | Buffer;
   cert?: string | Buffer;
   ca?: string | Buffer;
+  /** Bind with SO_REUSEPORT: several processes (node:cluster workers) listen on the identical address and the kernel spreads connections. Default false: a second bind rejects with EADDRINUSE. */
+  reuse_port?: boolean;
+  /** HyperExpress's name: `exclusive_port: false` is `reuse_port: true`. */
+  exclusive_port?: boolean;
   /** Accepted for HyperExpress compatibility and ignored (rustls needs no DH parameters). */
   dh_params_file_name?: string;
   /** Accepted for HyperExpress compatibility and ignored. */

@@ -117,6 +117,7 @@ test('h2: 50 SSE streams on one connection all flow; ending the session closes e
     streams.push(s);
   }
   await until(() => streams.every((s) => s.events >= 3), 5000);
+  assert.ok(streams.every((s) => s.events >= 3), 'every stream flows');
   assert.ok(streams.every((s) => s.status === 200));
   assert.equal(server.stats().connections, 1, 'one connection carries all 50 streams');
   assert.equal(server.stats().streams, 50);
@@ -125,6 +126,7 @@ test('h2: 50 SSE streams on one connection all flow; ending the session closes e
   await sleep(50);
   assert.equal(closes.n, 50, "each stream's close fired exactly once");
   await until(() => server.stats().streams === 0);
+  assert.equal(server.stats().streams, 0);
 });
 
 test('h2 rapid reset: thousands of streams opened and cancelled leave the server serving', async (t) => {
@@ -147,6 +149,7 @@ test('h2 rapid reset: thousands of streams opened and cancelled leave the server
   const out = await run('curl', ['-sk', '--http2', `https://127.0.0.1:${port}/`]);
   assert.deepEqual(JSON.parse(out), { version: '2.0', protocol: 'https', secure: true });
   await until(() => server.stats().streams === 0 && server.stats().connections === 0, 5000);
+  assert.deepEqual([server.stats().streams, server.stats().connections], [0, 0], 'no stream or connection left open');
 });
 
 test('plaintext on the TLS port closes that connection only', async (t) => {
@@ -168,10 +171,12 @@ test('certificate swap: new connections get the new one, an open stream keeps fl
   res.setEncoding('utf8');
   res.on('data', (c) => (text += c));
   await until(() => text.includes('data: event 2'));
+  assert.match(text, /data: event 2/);
   server.setCertificate({ key_file_name: B.key, cert_file_name: B.cert });
   assert.equal(await peerName(port), 'cert-b');
   const seen = (text.match(/^data: /gm) || []).length;
   await until(() => text.includes(`data: event ${seen + 3}\n`));
+  assert.ok(text.includes(`data: event ${seen + 3}\n`), 'the old stream keeps flowing after the swap');
   res.destroy();
   assert.throws(() => server.setCertificate({ key_file_name: A.key, cert_file_name: B.cert }), /do not belong together/);
   assert.equal(await peerName(port), 'cert-b', 'a refused swap changes nothing');
@@ -261,6 +266,7 @@ test('h2: a stream reset before its reply leaves the connection subject to the i
   req.close(http2.constants.NGHTTP2_CANCEL);
   const closed = new Promise((resolve) => session.once('close', resolve));
   await until(() => server.stats().connections === 0, 3000);
+  assert.equal(server.stats().connections, 0, 'the idle connection was closed');
   await closed;
 });
 
@@ -268,9 +274,11 @@ test('h2: one stream past its buffer bound does not take its connection siblings
   const { server, port } = await tlsServer(t, { stream_max_buffer: 100000 }, (s) => s.get('/flood', (req, res) => {
     res.sse.open();
     const payload = 'x'.repeat(8000);
+    // ~1.6 MB/s per stream: a reading client keeps up, the paused one falls behind.
     const timer = setInterval(() => {
-      for (let i = 0; i < 20; i++) res.sse.send(payload);
-    }, 5);
+      res.sse.send(payload);
+      res.sse.send(payload);
+    }, 10);
     res.on('close', () => clearInterval(timer));
   }));
   const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
@@ -285,8 +293,10 @@ test('h2: one stream past its buffer bound does not take its connection siblings
   });
   reqs[0].pause();
   await until(() => server.stats().slow_client_disconnects >= 1, 5000);
+  assert.equal(server.stats().slow_client_disconnects, 1, 'the paused stream went past its bound');
   const before = got[1] + got[2];
   await until(() => got[1] + got[2] > before + 500000, 5000);
+  assert.ok(got[1] + got[2] > before + 500000, 'its siblings keep flowing');
   assert.ok(!session.closed && !session.destroyed, 'the connection lives on');
 });
 
@@ -312,6 +322,7 @@ test('close() does not wait for a TLS connection that never finished its handsha
   t.after(() => socket.destroy());
   await new Promise((resolve) => socket.once('connect', resolve));
   await until(() => server.stats().connections === 1);
+  assert.equal(server.stats().connections, 1);
   const started = Date.now();
   await server.close({ timeout: 3000 });
   assert.ok(Date.now() - started < 1000, `close() took ${Date.now() - started} ms`);

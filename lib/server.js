@@ -36,6 +36,11 @@ const DOUBLE_NEXT =
 const WRITES_PER_WAKE = 32;
 const DEFAULT_MAX_BODY = 250 * 1024;
 
+/** `reuse_port: true`, or HyperExpress's `exclusive_port: false`: share the port (SO_REUSEPORT). */
+function reusePort(options) {
+  return options.reuse_port === true || options.exclusive_port === false;
+}
+
 class Server extends Router {
   /**
    * @param {object} [options]
@@ -54,6 +59,7 @@ class Server extends Router {
    * @param {string} [options.cert_file_name] TLS: PEM certificate chain file; or `cert`, PEM text
    * @param {string} [options.passphrase] TLS: decrypts an encrypted PKCS#8 key
    * @param {string} [options.ca_file_name] TLS: clients must present a certificate signed by these CAs; or `ca`
+   * @param {boolean} [options.reuse_port] bind with SO_REUSEPORT: several processes listen on the same address (also `exclusive_port: false`)
    */
   constructor(options = {}) {
     super();
@@ -160,7 +166,7 @@ class Server extends Router {
     if (typeof host === 'function') [callback, host] = [host, undefined];
     if (this._closing) return Promise.reject(new Error('server was closed; create a new Server'));
     try {
-      this._port = this._native.listen(Number(port), host || '0.0.0.0', this._tls ? tlsMaterial(this._options) : undefined);
+      this._port = this._native.listen(Number(port), host || '0.0.0.0', this._tls ? tlsMaterial(this._options) : undefined, reusePort(this._options));
     } catch (e) {
       const err = new Error(e.message);
       if (/in use/i.test(e.message)) err.code = 'EADDRINUSE';

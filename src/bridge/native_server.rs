@@ -101,6 +101,23 @@ pub struct NativeServer {
 /// and params) stays well inside a batch (`BATCH_BYTES`), whatever is asked.
 const MAX_HEAD_SIZE: usize = BATCH_BYTES / 2;
 
+/// Pending connections the kernel keeps for the accept loop.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// A socket bound to `addr`. With `reuse_port` (SO_REUSEPORT) other processes (or
+/// servers) may bind the identical address too, and the kernel spreads new connections
+/// over them; without it a second bind fails (EADDRINUSE), never silently shared.
+fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<tokio::net::TcpSocket> {
+  let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+  // As std's bind does: a restarted server rebinds a port with connections in TIME_WAIT.
+  socket.set_reuseaddr(true)?;
+  if reuse_port {
+    socket.set_reuseport(true)?;
+  }
+  socket.bind(addr)?;
+  Ok(socket)
+}
+
 fn err(msg: impl Into<String>) -> Error {
   Error::new(Status::InvalidArg, msg.into())
 }
@@ -169,7 +186,7 @@ impl NativeServer {
   /// given); returns the bound port. Throws if the address is taken or the TLS
   /// material is unusable (never falls back to plaintext).
   #[napi(catch_unwind)]
-  pub fn listen(&mut self, env: Env, port: u32, host: String, tls: Option<NativeTls>) -> Result<u32> {
+  pub fn listen(&mut self, env: Env, port: u32, host: String, tls: Option<NativeTls>, reuse_port: Option<bool>) -> Result<u32> {
     if self.runtime.is_some() {
       return Err(err("server is already listening"));
     }
@@ -187,14 +204,19 @@ impl NativeServer {
       .map_err(|e| err(format!("cannot resolve host {host:?}: {e}")))?
       .next()
       .ok_or_else(|| err(format!("cannot resolve host {host:?}")))?;
-    let std_listener = std::net::TcpListener::bind(addr)
-      .map_err(|e| Error::new(Status::GenericFailure, format!("listen {addr} failed: {e}")))?;
-    std_listener.set_nonblocking(true).map_err(|e| Error::from_reason(e.to_string()))?;
-    let bound = std_listener.local_addr().map_err(|e| Error::from_reason(e.to_string()))?.port();
+    let failed = |e: std::io::Error| Error::new(Status::GenericFailure, format!("listen {addr} failed: {e}"));
+    let socket = bind(addr, reuse_port.unwrap_or(false)).map_err(failed)?;
+    let bound = socket.local_addr().map_err(failed)?.port();
     let runtime = ServerRuntime::start(self.threads).map_err(|e| Error::from_reason(format!("cannot start the runtime: {e}")))?;
     let listener = {
       let _entered = runtime.handle().enter();
-      tokio::net::TcpListener::from_std(std_listener).map_err(|e| Error::from_reason(e.to_string()))?
+      match socket.listen(LISTEN_BACKLOG) {
+        Ok(l) => l,
+        Err(e) => {
+          runtime.shutdown();
+          return Err(failed(e));
+        }
+      }
     };
     runtime.handle().spawn(accept_loop(listener, self.state.clone(), self.state.phase.subscribe(), tls));
     runtime.handle().spawn(self.state.handoff.clone().run());
