@@ -180,6 +180,7 @@ test('certificate swap: new connections get the new one, an open stream keeps fl
   res.destroy();
   assert.throws(() => server.setCertificate({ key_file_name: A.key, cert_file_name: B.cert }), /do not belong together/);
   assert.equal(await peerName(port), 'cert-b', 'a refused swap changes nothing');
+  assert.throws(() => server.setCertificate({ key_file_name: B.key, cert_file_name: B.cert, ca_file_name: B.cert }), /client CA is fixed/);
 });
 
 test('TLS options: Node names, passphrase-protected keys, and half configs rejected', async (t) => {

@@ -186,7 +186,9 @@ class Server extends Router {
    */
   setCertificate(options) {
     if (!this._tls || this._port === undefined) throw new Error('setCertificate: the server is not serving TLS (give key and cert, then listen)');
-    const m = tlsMaterial(options || {});
+    options = options || {};
+    if (options.ca != null || options.ca_file_name != null) throw new Error('setCertificate: the client CA is fixed when the server listens; only key and cert can change');
+    const m = tlsMaterial(options);
     this._native.setCertificate({ key: m.key, cert: m.cert, passphrase: m.passphrase });
     return this;
   }
