@@ -73,9 +73,9 @@ struct Inner {
   drain_wanted: bool,
   /// The body was told to fail (slow client) on its next poll.
   killed: bool,
-  /// The bare socket of a stream that left hyper: a write finding nothing queued and
-  /// the writer task idle goes straight to it, from the writer's thread.
-  direct: Option<Arc<TcpStream>>,
+  /// The socket of a stream that left hyper: a write finding nothing queued and the
+  /// writer task idle goes straight to it, from the writer's thread.
+  direct: Option<Arc<dyn DirectSocket>>,
   /// The writer task holds bytes it took and has not finished writing.
   writer_busy: bool,
   /// When bytes were last pushed: a stream written faster than DIRECT_MIN_GAP goes
@@ -243,6 +243,23 @@ impl ConnectionKill {
   }
 }
 
+/// A socket a stream's bytes may be written to from any thread, without waiting.
+pub trait DirectSocket: Send + Sync {
+  /// Writes what the socket takes now (WouldBlock: nothing).
+  fn try_write(&self, buf: &[u8]) -> std::io::Result<usize>;
+  /// Bytes the socket accepted but has not sent yet (TLS records): the writer task
+  /// must be woken to push them out.
+  fn holds_unsent(&self) -> bool {
+    false
+  }
+}
+
+impl DirectSocket for TcpStream {
+  fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+    TcpStream::try_write(self, buf)
+  }
+}
+
 pub struct StreamQueue {
   inner: Mutex<Inner>,
   connection: Arc<ConnectionKill>,
@@ -312,6 +329,13 @@ impl StreamQueue {
           if let Some(Ok(n)) = inner.direct.as_ref().map(|socket| socket.try_write(&bytes)) {
             self.stats.written(n as u64);
             if n == bytes.len() {
+              if inner.direct.as_ref().is_some_and(|socket| socket.holds_unsent()) {
+                // Encrypted but not all out (TLS): the writer task finishes the send.
+                if let Some(w) = inner.waker.take() {
+                  drop(inner);
+                  self.handoff.wake(w);
+                }
+              }
               return Pushed::Queued { below_high_water: true };
             }
             bytes = bytes.slice(n..);
@@ -381,7 +405,7 @@ impl StreamQueue {
   }
 
   /// Lets writes go straight to the stream's socket when nothing is queued.
-  pub fn attach_socket(&self, socket: Arc<TcpStream>) {
+  pub fn attach_socket(&self, socket: Arc<dyn DirectSocket>) {
     self.inner.lock().direct = Some(socket);
   }
 

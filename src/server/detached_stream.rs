@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use http_body::Body;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -161,30 +161,151 @@ impl StreamSocket for Arc<TcpStream> {
   }
 }
 
-impl StreamSocket for TlsStream<TcpStream> {
-  fn share_with(&self, _body: &ResponseBody) {}
+/// A TLS stream after hyper: the rustls session behind a lock beside the socket, so a
+/// write from the JS thread can encrypt and send at once when nothing is queued (as
+/// plaintext streams do), and the writer task sends the rest.
+pub struct TlsSocket {
+  tcp: TcpStream,
+  session: parking_lot::Mutex<rustls::ServerConnection>,
+  /// close_notify is queued (once).
+  closing: std::sync::atomic::AtomicBool,
+}
+
+impl TlsSocket {
+  pub fn new(tls: TlsStream<TcpStream>) -> Arc<Self> {
+    let (tcp, session) = tls.into_inner();
+    Arc::new(Self { tcp, session: parking_lot::Mutex::new(session), closing: std::sync::atomic::AtomicBool::new(false) })
+  }
+
+  pub fn tcp(&self) -> &TcpStream {
+    &self.tcp
+  }
+
+  /// Sends the session's pending records without waiting; Ok(true) once none is left.
+  fn send_records(&self, session: &mut rustls::ServerConnection) -> std::io::Result<bool> {
+    while session.wants_write() {
+      match session.write_tls(&mut TryWrite(&self.tcp)) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+        Err(e) => return Err(e),
+      }
+    }
+    Ok(true)
+  }
+
+  /// Sends the pending records; Pending (woken when the socket can take more) while
+  /// some are left.
+  fn poll_send_records(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    loop {
+      if self.send_records(&mut self.session.lock())? {
+        return Poll::Ready(Ok(()));
+      }
+      std::task::ready!(self.tcp.poll_write_ready(cx))?;
+    }
+  }
+}
+
+/// `std::io::Write` over a non-blocking socket: WouldBlock instead of waiting.
+struct TryWrite<'a>(&'a TcpStream);
+
+impl std::io::Write for TryWrite<'_> {
+  fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+    self.0.try_write(buf)
+  }
+  fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+    self.0.try_write_vectored(bufs)
+  }
+  fn flush(&mut self) -> std::io::Result<()> {
+    Ok(())
+  }
+}
+
+impl crate::http::stream::DirectSocket for TlsSocket {
+  fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+    // The writer task has the session, or records from before are still waiting: the
+    // bytes queue behind them.
+    let Some(mut session) = self.session.try_lock() else { return Err(ErrorKind::WouldBlock.into()) };
+    if session.wants_write() {
+      return Err(ErrorKind::WouldBlock.into());
+    }
+    let n = std::io::Write::write(&mut session.writer(), buf)?;
+    self.send_records(&mut session)?;
+    Ok(n)
+  }
+  fn holds_unsent(&self) -> bool {
+    self.session.lock().wants_write()
+  }
+}
+
+impl StreamSocket for Arc<TlsSocket> {
+  fn share_with(&self, body: &ResponseBody) {
+    if let Some(queue) = body.queue() {
+      queue.attach_socket(self.clone());
+    }
+  }
   fn client_left(&mut self, cx: &mut Context<'_>) -> bool {
-    let mut scratch = [0u8; 512];
+    let mut scratch = [0u8; 2048];
     for _ in 0..READS_PER_WAKE {
-      let mut buf = ReadBuf::new(&mut scratch);
-      match Pin::new(&mut *self).poll_read(cx, &mut buf) {
-        Poll::Ready(Ok(())) if buf.filled().is_empty() => return true,
+      match self.tcp.poll_read_ready(cx) {
         Poll::Ready(Ok(())) => {}
         Poll::Ready(Err(_)) => return true,
         Poll::Pending => return false,
+      }
+      let n = match self.tcp.try_read(&mut scratch) {
+        Ok(0) => return true,
+        Ok(n) => n,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+        Err(_) => return true,
+      };
+      // Records from the client (a close_notify, a key update): the session takes them;
+      // application data is dropped, as on plaintext.
+      let mut session = self.session.lock();
+      let mut input = &scratch[..n];
+      while !input.is_empty() {
+        if session.read_tls(&mut input).is_err() || session.process_new_packets().is_err() {
+          return true;
+        }
+      }
+      let mut sink = [0u8; 2048];
+      loop {
+        match std::io::Read::read(&mut session.reader(), &mut sink) {
+          Ok(0) => return true,
+          Ok(_) => continue,
+          Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+          Err(_) => return true,
+        }
       }
     }
     cx.waker().wake_by_ref();
     false
   }
   fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-    Pin::new(self).poll_write(cx, buf)
+    loop {
+      // Records from before go first (they hold earlier bytes).
+      std::task::ready!(self.poll_send_records(cx))?;
+      let mut session = self.session.lock();
+      let n = std::io::Write::write(&mut session.writer(), buf)?;
+      if n > 0 {
+        self.send_records(&mut session)?;
+        return Poll::Ready(Ok(n));
+      }
+      // The session's buffer is full: send, then try again.
+      drop(session);
+    }
   }
   fn poll_flush_sent(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-    Pin::new(self).poll_flush(cx)
+    self.poll_send_records(cx)
   }
   fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-    Pin::new(self).poll_shutdown(cx)
+    if !self.closing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+      // The client sees a clean end (close_notify), then the FIN.
+      self.session.lock().send_close_notify();
+    }
+    std::task::ready!(self.poll_send_records(cx))?;
+    match Arc::get_mut(self) {
+      Some(socket) => Pin::new(&mut socket.tcp).poll_shutdown(cx),
+      None => Poll::Ready(Err(ErrorKind::Other.into())),
+    }
   }
 }
 

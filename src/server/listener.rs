@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::conn_io::ConnIo;
 use super::lingering_close::lingering_close;
-use super::detached_stream::{StreamSocket, StreamWriter};
+use super::detached_stream::{StreamSocket, StreamWriter, TlsSocket};
 use super::service::handle;
 use super::state::{ConnectionCount, Phase, ServerState};
 use crate::http::stream::ConnectionKill;
@@ -86,15 +86,15 @@ impl Transport for TcpStream {
 }
 
 impl Transport for TlsStream<TcpStream> {
-  type Detached = Self;
-  fn detach(self) -> Self {
-    self
+  type Detached = Arc<TlsSocket>;
+  fn detach(self) -> Arc<TlsSocket> {
+    TlsSocket::new(self)
   }
   fn tcp(&self) -> &TcpStream {
     self.get_ref().0
   }
-  fn detached_tcp(d: &Self) -> &TcpStream {
-    d.get_ref().0
+  fn detached_tcp(d: &Arc<TlsSocket>) -> &TcpStream {
+    d.tcp()
   }
 }
 
