@@ -350,3 +350,48 @@ test('h2: a body reset short of its Content-Length is not taken as whole', async
   await until(() => seen.length === 1);
   assert.deepEqual(seen, ['error 400']);
 });
+
+test('TLS HTTP/1.1: events sent alone and in bursts arrive whole, in order, then a clean end', async (t) => {
+  const N = 1500;
+  const { port } = await tlsServer(t, { stream_high_water_mark: 4096 }, (s) =>
+    s.get('/order', (req, res) => {
+      res.sse.open();
+      let i = 0;
+      // Single sends in turns of their own go straight out from this thread; bursts queue
+      // for the writer task; both must interleave without a byte out of place.
+      const next = () => {
+        for (let k = i % 7 === 0 ? 20 : 1; k > 0 && i < N; k--) {
+          i++;
+          res.sse.send(String(i), null, 'x'.repeat(i % 300) + '#' + i);
+        }
+        if (i < N) setImmediate(next);
+        else res.sse.close();
+      };
+      next();
+    }),
+  );
+  const results = await Promise.all(
+    Array.from({ length: 10 }, (_, c) =>
+      new Promise((resolve, reject) => {
+        const sock = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => sock.write('GET /order HTTP/1.1\r\nHost: x\r\n\r\n'));
+        let text = '';
+        sock.setEncoding('utf8');
+        sock.on('data', (d) => {
+          text += d;
+          if (c % 3 === 0 && text.length < 5000) {
+            sock.pause();
+            setTimeout(() => sock.resume(), 30);
+          }
+        });
+        sock.on('end', () => resolve(text));
+        sock.on('error', reject);
+      }),
+    ),
+  );
+  for (const text of results) {
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+    const events = text.slice(text.indexOf('\r\n\r\n') + 4).split('\n\n').filter(Boolean);
+    assert.equal(events.length, N);
+    events.forEach((e, i) => assert.equal(e, `id: ${i + 1}\ndata: ${'x'.repeat((i + 1) % 300)}#${i + 1}`));
+  }
+});

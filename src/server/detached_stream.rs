@@ -229,7 +229,9 @@ impl crate::http::stream::DirectSocket for TlsSocket {
       return Err(ErrorKind::WouldBlock.into());
     }
     let n = std::io::Write::write(&mut session.writer(), buf)?;
-    self.send_records(&mut session)?;
+    // rustls holds these bytes now: whatever sending them finds (a broken socket too)
+    // is the writer task's to see, woken since records remain; never queue them twice.
+    let _ = self.send_records(&mut session);
     Ok(n)
   }
   fn holds_unsent(&self) -> bool {
