@@ -1,2 +1,3 @@
 //! Fan-out in Rust: channels with replay history.
+pub mod broker;
 pub mod channel;

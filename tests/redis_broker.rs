@@ -1,0 +1,91 @@
+//! The Redis side of shared channels (src/broadcast/broker.rs) against a real
+//! `redis-server` started here on 127.0.0.1 (persistence off) and stopped after.
+//! Skipped, saying so, where redis-server is not installed.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hyper_sse::broadcast::broker::{missed_since, parse_message, publish, EventId, Keys, Missed};
+
+struct Redis(Child, u16);
+
+impl Drop for Redis {
+  fn drop(&mut self) {
+    let _ = self.0.kill();
+    let _ = self.0.wait();
+  }
+}
+
+fn start_redis() -> Option<Redis> {
+  let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+  let child = Command::new("redis-server")
+    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .ok()?;
+  let redis = Redis(child, port);
+  for _ in 0..100 {
+    if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+      return Some(redis);
+    }
+    std::thread::sleep(Duration::from_millis(20));
+  }
+  None
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn publish_numbers_events_fans_them_out_and_replays_what_was_missed() {
+  let Some(redis) = start_redis() else {
+    eprintln!("redis-server is not installed: skipped");
+    return;
+  };
+  let client = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.1)).unwrap();
+  let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+  let mut sub = client.get_async_pubsub().await.unwrap();
+  sub.subscribe(Keys::of("news").pubsub).await.unwrap();
+  let mut messages = sub.on_message();
+
+  let mut ids = Vec::new();
+  for i in 1..=5 {
+    ids.push(publish(&mut conn, "news", format!("data: {i}\n\n").as_bytes(), 100).await.unwrap());
+  }
+  // One epoch, offsets 1..5, in order.
+  assert!(ids.iter().all(|id| id.epoch == ids[0].epoch));
+  assert_eq!(ids.iter().map(|id| id.offset).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+
+  // Every process subscribed gets them, in the same order, with the same ids.
+  for (i, id) in ids.iter().enumerate() {
+    let msg = tokio::time::timeout(Duration::from_secs(2), messages.next()).await.unwrap().unwrap();
+    let payload: Vec<u8> = msg.get_payload().unwrap();
+    let (got, event) = parse_message(&payload).unwrap();
+    assert_eq!(&got, id);
+    assert_eq!(event, format!("data: {}\n\n", i + 1).as_bytes());
+  }
+
+  // A client that saw the second event missed the last three.
+  match missed_since(&mut conn, "news", &ids[1]).await.unwrap() {
+    Missed::Events(events) => {
+      assert_eq!(events.iter().map(|(id, _)| id.offset).collect::<Vec<_>>(), vec![3, 4, 5]);
+      assert_eq!(events[0].1, b"data: 3\n\n");
+    }
+    Missed::Gone => panic!("the history holds them"),
+  }
+  assert_eq!(missed_since(&mut conn, "news", &ids[4]).await.unwrap(), Missed::Events(vec![]));
+
+  // Trimmed away: the client is told, not silently skipped.
+  for i in 6..=400 {
+    publish(&mut conn, "news", format!("data: {i}\n\n").as_bytes(), 10).await.unwrap();
+  }
+  assert_eq!(missed_since(&mut conn, "news", &ids[1]).await.unwrap(), Missed::Gone);
+
+  // Redis lost everything (restarted empty): a new epoch; old ids are gone.
+  redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await.unwrap();
+  let fresh = publish(&mut conn, "news", b"data: after\n\n", 100).await.unwrap();
+  assert_ne!(fresh.epoch, ids[0].epoch);
+  assert_eq!(fresh.offset, 1);
+  assert_eq!(missed_since(&mut conn, "news", &ids[4]).await.unwrap(), Missed::Gone);
+  assert_eq!(EventId::parse(&fresh.to_string()), Some(fresh));
+}
