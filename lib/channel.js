@@ -2,7 +2,15 @@
 // Channels: one publish reaches every subscribed stream. Encoding and fan-out happen
 // in Rust (src/broadcast/channel.rs): one call per publish, whatever the subscriber count.
 
-const { NativeChannel } = require('./native');
+const { NativeChannel, NativeBroker } = require('./native');
+
+// One broker connection per Redis URL per process, shared by its channels.
+const BROKERS = new Map();
+function brokerFor(url) {
+  let b = BROKERS.get(url);
+  if (!b) BROKERS.set(url, (b = new NativeBroker(url)));
+  return b;
+}
 
 class Channel {
   /**
@@ -16,6 +24,14 @@ class Channel {
     if (options.retry !== undefined && (!Number.isInteger(options.retry) || options.retry < 0)) throw new RangeError(`Channel retry must be a non-negative integer of ms, got ${options.retry}`);
     this._native = new NativeChannel({ history, retry: options.retry });
     this.name = options.name;
+    this._history = history;
+    /** A Redis URL: events published in any process reach subscribers in every one. */
+    this._broker = undefined;
+    if (options.broker) {
+      if (typeof this.name !== 'string' || this.name === '') throw new TypeError('a channel shared through a broker needs a name');
+      this._broker = brokerFor(String(options.broker));
+      this._broker.attach(this.name, this._native);
+    }
   }
 
   /**
@@ -53,6 +69,12 @@ class Channel {
     if (typeof data !== 'string' && !Buffer.isBuffer(data)) data = data === undefined ? '' : JSON.stringify(data);
     // Rust must not read memory another thread may be writing: decode shared bytes here.
     else if (typeof data !== 'string' && data.buffer instanceof SharedArrayBuffer) data = data.toString('utf8');
+    if (this._broker) {
+      // Through Redis: every process (this one too) delivers it from its subscription.
+      // Resolves with the event's id ("epoch-offset") once Redis has it.
+      if (id !== undefined && id !== null) return Promise.reject(new TypeError('a channel shared through a broker numbers its events itself: publish without an id'));
+      return this._broker.publish(this.name, event === undefined || event === null ? undefined : String(event), typeof data === 'string' ? data : data.toString('utf8'), retry, Math.max(this._history, 1));
+    }
     const d = this._native.publish(id === undefined || id === null ? undefined : String(id), event === undefined || event === null ? undefined : String(event), data, retry);
     return d.queued;
   }

@@ -29,6 +29,12 @@ pub struct NativeChannel {
   channel: Arc<Channel>,
 }
 
+impl NativeChannel {
+  pub fn inner(&self) -> &Arc<Channel> {
+    &self.channel
+  }
+}
+
 #[napi]
 impl NativeChannel {
   #[napi(constructor)]

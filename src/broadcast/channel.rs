@@ -82,6 +82,29 @@ impl Channel {
       None => None,
     };
     let bytes = encode_event(&Event { id, event: ev.event, data: ev.data, retry: ev.retry });
+    self.fan_out(inner, seq, id, bytes)
+  }
+
+  /// Delivers an event published elsewhere (a broker): `body` is the event encoded
+  /// without its id line, `id` goes in front. Kept in the history like a publish.
+  pub fn deliver_encoded(&self, id: &str, body: &[u8]) -> Delivery {
+    let mut inner = self.inner.lock();
+    if inner.closed {
+      return Delivery::default();
+    }
+    let seq = inner.next_seq;
+    inner.next_seq += 1;
+    let head = encode_event(&Event { id: Some(id), event: None, data: "", retry: None });
+    // `head` is "id: X\ndata: \n\n"; keep its id line only.
+    let id_line = &head[..head.iter().position(|&b| b == b'\n').map_or(head.len(), |i| i + 1)];
+    let mut bytes = bytes::BytesMut::with_capacity(id_line.len() + body.len());
+    bytes.extend_from_slice(id_line);
+    bytes.extend_from_slice(body);
+    self.fan_out(inner, seq, Some(id), bytes.freeze())
+  }
+
+  /// Keeps `bytes` in the history (if any) and queues them to every subscriber.
+  fn fan_out(&self, mut inner: parking_lot::MutexGuard<'_, Inner>, seq: u64, id: Option<&str>, bytes: Bytes) -> Delivery {
     if self.options.history > 0 {
       if inner.history.len() == self.options.history {
         inner.history.pop_front();
