@@ -88,6 +88,8 @@ export interface ServerStats {
 }
 
 export interface ChannelOptions {
+  /** Share the channel across processes through Redis ('redis://host:port/db'): publish() then returns a Promise of the event's id. Work in progress (issue 15). */
+  broker?: string;
   /** Events kept for Last-Event-ID replay. Default 0. Without given ids, such a channel numbers its events 1, 2, ... */
   history?: number;
   /** `retry:` hint (ms) sent to each new subscriber. */
@@ -106,7 +108,8 @@ export interface ChannelMessage {
  * Publish once, reach every subscriber: the event is encoded once in Rust and the same
  * bytes are queued to each subscribed stream, with no JS per client.
  */
-export class Channel {
+/** A channel; `Channel<true>` is shared through a broker (its publish() is a Promise of the id). */
+export class Channel<Shared extends boolean = false> {
   constructor(options?: ChannelOptions & { name?: string });
   readonly name: string | undefined;
   /**
@@ -117,8 +120,8 @@ export class Channel {
    */
   subscribe(res: Response | SSEventStream, last_event_id?: string): number;
   unsubscribe(res: Response | SSEventStream): boolean;
-  /** Returns how many subscribers the event was queued for. */
-  publish(message: ChannelMessage | string | Buffer | number | boolean | object): number;
+  /** Returns how many subscribers the event was queued for; on a channel with a `broker`, a Promise of the event's id instead. */
+  publish(message: ChannelMessage | string | Buffer | number | boolean | object): Shared extends true ? Promise<string> : number;
   /** Live subscribers (disconnected ones leave by themselves). */
   readonly size: number;
   /** Forgets every subscriber and refuses further publishes; the streams stay open. */
@@ -203,6 +206,7 @@ export class Server {
   set_error_handler(handler: ErrorHandler): void;
   set_not_found_handler(handler: Handler): void;
   /** The channel called `name`, made on first use with `options`. */
+  channel(name: string, options: ChannelOptions & { broker: string }): Channel<true>;
   channel(name: string, options?: ChannelOptions): Channel;
   stats(): ServerStats;
   /**
@@ -291,6 +295,7 @@ export interface App {
   /** Renders view `name` (from the 'views' setting, with the 'view engine' extension) with app.locals and `options`. */
   render(name: string, options: Record<string, unknown>, callback: (err: Error | null, html?: string) => void): void;
   render(name: string, callback: (err: Error | null, html?: string) => void): void;
+  channel(name: string, options: ChannelOptions & { broker: string }): Channel<true>;
   channel(name: string, options?: ChannelOptions): Channel;
   stats(): ServerStats;
 }

@@ -25,9 +25,55 @@ struct Shared {
   client: redis::Client,
   /// Local channels by Pub/Sub name.
   channels: Mutex<HashMap<String, Weak<Channel>>>,
+  /// Channel names by Pub/Sub name.
+  names: Mutex<HashMap<String, String>>,
   /// Tells the subscriber task to subscribe to a name.
   subscribe: mpsc::UnboundedSender<String>,
   commands: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
+  /// The last event delivered here, per Pub/Sub name: a message at or before it is a
+  /// duplicate, one past the next is a gap filled from the history first.
+  last: Mutex<HashMap<String, broker::EventId>>,
+}
+
+impl Shared {
+  async fn commands(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    Ok(self.commands.get_or_try_init(|| self.client.get_connection_manager()).await?.clone())
+  }
+
+  /// Delivers `id` (and first whatever this process missed before it) to the local
+  /// channel of `pubsub`, each event once, in order.
+  async fn deliver(&self, pubsub: &str, name: &str, id: broker::EventId, body: &[u8]) {
+    let Some(channel) = self.channels.lock().get(pubsub).and_then(Weak::upgrade) else { return };
+    let last = self.last.lock().get(pubsub).cloned();
+    if let Some(last) = &last {
+      if last.epoch == id.epoch {
+        if id.offset <= last.offset {
+          return;
+        }
+        if id.offset > last.offset + 1 {
+          self.catch_up(pubsub, name, &channel).await;
+          if self.last.lock().get(pubsub).is_some_and(|l| l.epoch == id.epoch && l.offset >= id.offset) {
+            return;
+          }
+        }
+      }
+    }
+    channel.deliver_encoded(&id.to_string(), body);
+    self.last.lock().insert(pubsub.to_string(), id);
+  }
+
+  /// Delivers from the history what came after the last event delivered here (after a
+  /// reconnect, or a gap in the Pub/Sub stream).
+  async fn catch_up(&self, pubsub: &str, name: &str, channel: &Channel) {
+    let Some(last) = self.last.lock().get(pubsub).cloned() else { return };
+    let Ok(mut conn) = self.commands().await else { return };
+    if let Ok(broker::Missed::Events(events)) = broker::missed_since(&mut conn, name, &last).await {
+      for (id, body) in events {
+        channel.deliver_encoded(&id.to_string(), &body);
+        self.last.lock().insert(pubsub.to_string(), id);
+      }
+    }
+  }
 }
 
 #[napi]
@@ -42,7 +88,7 @@ impl NativeBroker {
   pub fn new(url: String) -> Result<Self> {
     let client = redis::Client::open(url.as_str()).map_err(|e| Error::new(Status::InvalidArg, format!("broker: {e}")))?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { client, channels: Mutex::new(HashMap::new()), subscribe: tx, commands: tokio::sync::OnceCell::new() });
+    let shared = Arc::new(Shared { client, channels: Mutex::new(HashMap::new()), subscribe: tx, commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()) });
     napi::bindgen_prelude::spawn(subscriber(Arc::downgrade(&shared), rx));
     Ok(Self { shared })
   }
@@ -53,6 +99,7 @@ impl NativeBroker {
   pub fn attach(&self, name: String, channel: &NativeChannel) {
     let pubsub = Keys::of(&name).pubsub;
     self.shared.channels.lock().insert(pubsub.clone(), Arc::downgrade(channel.inner()));
+    self.shared.names.lock().insert(pubsub.clone(), name);
     let _ = self.shared.subscribe.send(pubsub);
   }
 
@@ -97,6 +144,16 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
     if !ok {
       continue;
     }
+    // Subscribed again after a break: what was published meanwhile comes from the history.
+    if let Some(s) = shared.upgrade() {
+      for pubsub_name in &wanted {
+        let name = s.names.lock().get(pubsub_name).cloned();
+        let channel = s.channels.lock().get(pubsub_name).and_then(Weak::upgrade);
+        if let (Some(name), Some(channel)) = (name, channel) {
+          s.catch_up(pubsub_name, &name, &channel).await;
+        }
+      }
+    }
     let (mut sink, mut stream) = pubsub.split();
     loop {
       tokio::select! {
@@ -113,10 +170,11 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
         msg = stream.next() => {
           let Some(msg) = msg else { break };
           let Some(shared) = shared.upgrade() else { return };
-          let channel = shared.channels.lock().get(msg.get_channel_name()).and_then(Weak::upgrade);
-          if let (Some(channel), Ok(payload)) = (channel, msg.get_payload::<Vec<u8>>()) {
+          let pubsub_name = msg.get_channel_name().to_string();
+          let name = shared.names.lock().get(&pubsub_name).cloned();
+          if let (Some(name), Ok(payload)) = (name, msg.get_payload::<Vec<u8>>()) {
             if let Some((id, body)) = broker::parse_message(&payload) {
-              channel.deliver_encoded(&id.to_string(), body);
+              shared.deliver(&pubsub_name, &name, id, body).await;
             }
           }
         }
