@@ -130,6 +130,9 @@ test('channels over Redis: two workers on one port, publishes from both reach ev
   redis = await startRedis(redisPort);
   await waitFor(async () => (await post(port, 'after')).status === 200, 10000, 'publishes to work again');
   await waitFor(() => clients.every((c) => c.events.some((e) => e.data === 'after')), 10000, 'delivery to resume');
+  // Nothing published after the restart was lost or doubled anywhere.
+  await sleep(300);
+  for (const c of clients) assert.deepEqual(c.events, clients[0].events);
   for (const c of clients) c.req.destroy();
   back.req.destroy();
   for (const w of workers) w.stdin.end();

@@ -46,6 +46,13 @@ impl Shared {
     let Some(channel) = self.channels.lock().get(pubsub).and_then(Weak::upgrade) else { return };
     let last = self.last.lock().get(pubsub).cloned();
     if let Some(last) = &last {
+      if last.epoch != id.epoch && id.offset > 1 {
+        // A new history began and this is not its first event: its earlier ones first.
+        self.catch_up(pubsub, name, &channel).await;
+        if self.last.lock().get(pubsub).is_some_and(|l| l.epoch == id.epoch && l.offset >= id.offset) {
+          return;
+        }
+      }
       if last.epoch == id.epoch {
         if id.offset <= last.offset {
           return;
@@ -67,11 +74,19 @@ impl Shared {
   async fn catch_up(&self, pubsub: &str, name: &str, channel: &Channel) {
     let Some(last) = self.last.lock().get(pubsub).cloned() else { return };
     let Ok(mut conn) = self.commands().await else { return };
-    if let Ok(broker::Missed::Events(events)) = broker::missed_since(&mut conn, name, &last).await {
-      for (id, body) in events {
-        channel.deliver_encoded(&id.to_string(), &body);
-        self.last.lock().insert(pubsub.to_string(), id);
-      }
+    let events = match broker::epoch_of(&mut conn, name).await {
+      // Redis lost the history meanwhile (restarted empty): everything of the new one,
+      // published before this subscription was back, is still to deliver.
+      Ok(Some(epoch)) if epoch != last.epoch => broker::kept_since_start(&mut conn, name, &epoch).await.unwrap_or_default(),
+      Ok(_) => match broker::missed_since(&mut conn, name, &last).await {
+        Ok(broker::Missed::Events(events)) => events,
+        _ => Vec::new(),
+      },
+      Err(_) => Vec::new(),
+    };
+    for (id, body) in events {
+      channel.deliver_encoded(&id.to_string(), &body);
+      self.last.lock().insert(pubsub.to_string(), id);
     }
   }
 }

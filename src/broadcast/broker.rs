@@ -125,6 +125,25 @@ pub enum Missed {
   Gone,
 }
 
+/// The current epoch of channel `name`'s history, if it has one.
+pub async fn epoch_of<C: ConnectionLike>(conn: &mut C, name: &str) -> RedisResult<Option<String>> {
+  redis::cmd("HGET").arg(&Keys::of(name).meta).arg("epoch").query_async(conn).await
+}
+
+/// Every event of `epoch` still kept (a history that began while this process was cut
+/// off from Redis: it was restarted empty).
+pub async fn kept_since_start<C: ConnectionLike>(conn: &mut C, name: &str, epoch: &str) -> RedisResult<Vec<(EventId, Vec<u8>)>> {
+  let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE").arg(&Keys::of(name).stream).arg("-").arg("+").query_async(conn).await?;
+  Ok(entries
+    .into_iter()
+    .map(|(id, fields)| {
+      let offset = id.split('-').next().and_then(|o| o.parse().ok()).unwrap_or(0);
+      let event = fields.into_iter().find(|(k, _)| k == "e").map(|(_, v)| v).unwrap_or_default();
+      (EventId { epoch: epoch.to_string(), offset }, event)
+    })
+    .collect())
+}
+
 /// The events of channel `name` after `after`, from the history.
 pub async fn missed_since<C: ConnectionLike>(conn: &mut C, name: &str, after: &EventId) -> RedisResult<Missed> {
   let keys = Keys::of(name);
