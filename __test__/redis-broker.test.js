@@ -137,3 +137,20 @@ test('channels over Redis: two workers on one port, publishes from both reach ev
   back.req.destroy();
   for (const w of workers) w.stdin.end();
 });
+
+test('channels over Redis: one process publishes in call order; a closed channel refuses', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {
+  const hyper = require('..');
+  const redisPort = await freePort();
+  const redis = await startRedis(redisPort);
+  t.after(() => redis.kill());
+  const server = new hyper.Server();
+  const ch = server.channel('order', { history: 10, broker: `redis://127.0.0.1:${redisPort}/` });
+  await server.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  const ids = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((d) => ch.publish(d)));
+  assert.deepEqual(ids.map((id) => Number(id.split('-')[1])), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.ok(ids.every((id) => id.split('-')[0] === ids[0].split('-')[0]), 'one epoch');
+  await assert.rejects(ch.publish({ id: 'mine', data: 'x' }), TypeError);
+  ch.close();
+  await assert.rejects(ch.publish('after close'), /channel is closed/);
+});

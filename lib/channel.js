@@ -70,6 +70,7 @@ class Channel {
     // Rust must not read memory another thread may be writing: decode shared bytes here.
     else if (typeof data !== 'string' && data.buffer instanceof SharedArrayBuffer) data = data.toString('utf8');
     if (this._broker) {
+      if (this._closed) return Promise.reject(new Error('publish failed: the channel is closed'));
       // Through Redis: every process (this one too) delivers it from its subscription.
       // Resolves with the event's id ("epoch-offset") once Redis has it.
       if (id !== undefined && id !== null) return Promise.reject(new TypeError('a channel shared through a broker numbers its events itself: publish without an id'));
@@ -86,6 +87,8 @@ class Channel {
 
   /** Forgets all subscribers and refuses further publishes; their streams stay open. */
   close() {
+    this._closed = true;
+    if (this._broker) this._broker.detach(this.name);
     this._native.close();
   }
 }

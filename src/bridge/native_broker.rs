@@ -29,6 +29,8 @@ struct Shared {
   names: Mutex<HashMap<String, String>>,
   /// Tells the subscriber task to subscribe to a name.
   subscribe: mpsc::UnboundedSender<String>,
+  /// Publishes, in call order, to the one task that sends them (see `publisher`).
+  publishes: mpsc::UnboundedSender<Outgoing>,
   commands: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
   /// The last event delivered here, per Pub/Sub name: a message at or before it is a
   /// duplicate, one past the next is a gap filled from the history first.
@@ -37,7 +39,9 @@ struct Shared {
 
 impl Shared {
   async fn commands(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
-    Ok(self.commands.get_or_try_init(|| self.client.get_connection_manager()).await?.clone())
+    // Its own response timeout is the publish bound (the crate's default is 500 ms).
+    let config = redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
+    Ok(self.commands.get_or_try_init(|| self.client.get_connection_manager_with_config(config)).await?.clone())
   }
 
   /// Delivers `id` (and first whatever this process missed before it) to the local
@@ -73,17 +77,29 @@ impl Shared {
   /// reconnect, or a gap in the Pub/Sub stream).
   async fn catch_up(&self, pubsub: &str, name: &str, channel: &Channel) {
     let Some(last) = self.last.lock().get(pubsub).cloned() else { return };
-    let Ok(mut conn) = self.commands().await else { return };
-    let events = match broker::epoch_of(&mut conn, name).await {
-      // Redis lost the history meanwhile (restarted empty): everything of the new one,
-      // published before this subscription was back, is still to deliver.
-      Ok(Some(epoch)) if epoch != last.epoch => broker::kept_since_start(&mut conn, name, &epoch).await.unwrap_or_default(),
-      Ok(_) => match broker::missed_since(&mut conn, name, &last).await {
-        Ok(broker::Missed::Events(events)) => events,
-        _ => Vec::new(),
-      },
-      Err(_) => Vec::new(),
-    };
+    let mut events = Vec::new();
+    // Twice: the first command after Redis came back finds the old connection broken.
+    for _ in 0..2 {
+      let Ok(mut conn) = self.commands().await else { continue };
+      let read = async {
+        Ok::<_, redis::RedisError>(match broker::epoch_of(&mut conn, name).await? {
+          // Redis lost the history meanwhile (restarted empty): everything of the new
+          // one, published before this subscription was back, is still to deliver.
+          Some(epoch) if epoch != last.epoch => broker::kept_since_start(&mut conn, name, &epoch).await?,
+          _ => match broker::missed_since(&mut conn, name, &last).await? {
+            broker::Missed::Events(events) => events,
+            broker::Missed::Gone => Vec::new(),
+          },
+        })
+      };
+      match read.await {
+        Ok(found) => {
+          events = found;
+          break;
+        }
+        Err(_) => continue,
+      }
+    }
     for (id, body) in events {
       channel.deliver_encoded(&id.to_string(), &body);
       self.last.lock().insert(pubsub.to_string(), id);
@@ -103,8 +119,10 @@ impl NativeBroker {
   pub fn new(url: String) -> Result<Self> {
     let client = redis::Client::open(url.as_str()).map_err(|e| Error::new(Status::InvalidArg, format!("broker: {e}")))?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { client, channels: Mutex::new(HashMap::new()), subscribe: tx, commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()) });
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared { client, channels: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()) });
     napi::bindgen_prelude::spawn(subscriber(Arc::downgrade(&shared), rx));
+    napi::bindgen_prelude::spawn(publisher(Arc::downgrade(&shared), out_rx));
     Ok(Self { shared })
   }
 
@@ -119,20 +137,64 @@ impl NativeBroker {
   }
 
   /// Publishes to channel `name`; resolves with the event's id once Redis has it.
-  #[napi]
-  pub async fn publish(&self, name: String, event: Option<String>, data: String, retry: Option<u32>, history: u32) -> Result<String> {
+  /// Queued here, at the call, so one process's events keep the order of its calls.
+  #[napi(ts_return_type = "Promise<string>")]
+  pub fn publish<'env>(&self, env: &'env napi::Env, name: String, event: Option<String>, data: String, retry: Option<u32>, history: u32) -> Result<napi::bindgen_prelude::PromiseRaw<'env, String>> {
     let body = encode_event(&Event { id: None, event: event.as_deref(), data: &data, retry });
-    let shared = self.shared.clone();
-    let work = async move {
-      let conn = shared.commands.get_or_try_init(|| shared.client.get_connection_manager()).await?;
-      let mut conn = conn.clone();
-      broker::publish(&mut conn, &name, &body, history as usize).await
-    };
-    match tokio::time::timeout(PUBLISH_TIMEOUT, work).await {
-      Ok(Ok(id)) => Ok(id.to_string()),
-      Ok(Err(e)) => Err(Error::from_reason(format!("publish failed: Redis did not take the event ({e})"))),
-      Err(_) => Err(Error::from_reason(format!("publish failed: no answer from Redis within {} s", PUBLISH_TIMEOUT.as_secs()))),
+    let (done, result) = tokio::sync::oneshot::channel();
+    let _ = self.shared.publishes.send(Outgoing { name, body, history: history as usize, done });
+    env.spawn_future(async move {
+      match tokio::time::timeout(PUBLISH_TIMEOUT, result).await {
+        Ok(Ok(Ok(id))) => Ok(id.to_string()),
+        Ok(Ok(Err(e))) if e.is_timeout() => Err(unknown_outcome()),
+        Ok(Ok(Err(e))) => Err(Error::from_reason(format!("publish failed: Redis did not take the event ({e})"))),
+        Ok(Err(_)) => Err(Error::from_reason("publish failed: the broker is gone")),
+        Err(_) => Err(unknown_outcome()),
+      }
+    })
+  }
+}
+
+fn unknown_outcome() -> Error {
+  Error::from_reason(format!(
+    "publish failed: no answer from Redis within {} s (the event may still be delivered if Redis took it)",
+    PUBLISH_TIMEOUT.as_secs()
+  ))
+}
+
+struct Outgoing {
+  name: String,
+  body: bytes::Bytes,
+  history: usize,
+  done: tokio::sync::oneshot::Sender<redis::RedisResult<broker::EventId>>,
+}
+
+/// Sends publishes one after another, so one process's events are numbered in the
+/// order it published them. A connection Redis dropped (a restart) is retried once.
+async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+  while let Some(out) = queue.recv().await {
+    let Some(s) = shared.upgrade() else { return };
+    let mut result = Err(redis::RedisError::from((redis::ErrorKind::Io, "no connection")));
+    for attempt in 0..2 {
+      result = match s.commands().await {
+        Ok(mut conn) => broker::publish(&mut conn, &out.name, &out.body, out.history).await,
+        Err(e) => Err(e),
+      };
+      match &result {
+        Err(e) if attempt == 0 && (e.is_connection_dropped() || e.is_io_error()) && !e.is_timeout() => continue,
+        _ => break,
+      }
     }
+    let _ = out.done.send(result);
+  }
+}
+
+#[napi]
+impl NativeBroker {
+  /// Stops delivering events of channel `name` here (the channel was closed).
+  #[napi]
+  pub fn detach(&self, name: String) {
+    self.shared.channels.lock().remove(&Keys::of(&name).pubsub);
   }
 }
 
@@ -157,6 +219,9 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
       ok &= pubsub.subscribe(name).await.is_ok();
     }
     if !ok {
+      // Connected but refused (Redis loading, ACLs): not at once again.
+      tokio::time::sleep(backoff).await;
+      backoff = (backoff * 2).min(Duration::from_secs(2));
       continue;
     }
     // Subscribed again after a break: what was published meanwhile comes from the history.
