@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
+const { selfSignedCert } = require('./helpers');
 const hyper = require('..');
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -36,9 +36,7 @@ function app(options) {
 test('Chromium: 20 EventSources on one origin over h2, six over HTTP/1.1', { skip, timeout: 60000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyper-sse-browser-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  const { key, cert } = selfSignedCert(dir);
 
   const secure = app({ key_file_name: key, cert_file_name: cert });
   const plain = app();

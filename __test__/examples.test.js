@@ -36,9 +36,7 @@ test('sse-demo over HTTPS: the page and the live stats stream over h2', async (t
   const http2 = require('node:http2');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyper-sse-demo-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  require('node:child_process').execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-keyout', key, '-out', cert, '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  const { key, cert } = require('./helpers').selfSignedCert(dir);
   const server = createDemo({ key_file_name: key, cert_file_name: cert });
   const port = await server.listen(0, '127.0.0.1');
   t.after(() => server.close());

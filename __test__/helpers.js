@@ -163,4 +163,16 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
-module.exports = { hyper, serve, request, rawClient, rawGet, bodyOf, openStream, sleep, until, once, deferred };
+/**
+ * A self-signed certificate for localhost and 127.0.0.1 (common name `cn`), made with the
+ * openssl CLI in `dir`; returns { key, cert } file paths.
+ */
+function selfSignedCert(dir, cn = 'localhost') {
+  const path = require('path');
+  const key = path.join(dir, `${cn}.key`);
+  const cert = path.join(dir, `${cn}.crt`);
+  require('child_process').execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  return { key, cert };
+}
+
+module.exports = { selfSignedCert, hyper, serve, request, rawClient, rawGet, bodyOf, openStream, sleep, until, once, deferred };

@@ -13,16 +13,14 @@ const https = require('node:https');
 const http2 = require('node:http2');
 const { execFileSync, spawn } = require('node:child_process');
 const hyper = require('..');
-const { until, sleep } = require('./helpers');
+const { until, sleep, selfSignedCert } = require('./helpers');
 
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'hyper-sse-tls-'));
 test.after(() => fs.rmSync(DIR, { recursive: true, force: true }));
 
 /** A self-signed certificate for localhost/127.0.0.1 with common name `cn`; returns file paths. */
 function makeCert(cn, { passphrase } = {}) {
-  const key = path.join(DIR, `${cn}.key`);
-  const cert = path.join(DIR, `${cn}.crt`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  const { key, cert } = selfSignedCert(DIR, cn);
   if (passphrase) {
     const encrypted = path.join(DIR, `${cn}.enc.key`);
     execFileSync('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', key, '-out', encrypted, '-passout', `pass:${passphrase}`], { stdio: 'ignore' });

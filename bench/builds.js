@@ -7,9 +7,9 @@
 //
 //   node bench/builds.js --builds a=/tmp/a.node,b=/tmp/b.node [--rounds 3] [--seconds 5]
 //        [--clients 1000] [--tick 1]
-const { execFileSync, spawn } = require('child_process');
+const { execFileSync } = require('child_process');
 const path = require('path');
-const { options, startServer, stopServer, cpuTicks, median } = require('./lib');
+const { options, startServer, stopServer, cpuTicks, median, sseLoad } = require('./lib');
 
 const opt = options({ builds: '', rounds: 3, seconds: 5, clients: 1000, tick: 1 });
 const BUILDS = opt.builds
@@ -21,22 +21,14 @@ const BUILDS = opt.builds
   });
 if (BUILDS.length === 0) throw new Error('--builds name=path.node,name=path.node');
 const PEER = { name: 'hyper-express 6.16.2', env: {}, peer: true };
-const LOAD_BIN = path.join(__dirname, 'sse-load', 'target', 'release', 'sse-load');
 
 function wrk(port) {
   const out = execFileSync('wrk', ['-t1', '-c50', `-d${opt.seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
   return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
 }
 
-function sseLoad(port, pid) {
-  return new Promise((resolve, reject) => {
-    const a = ['--url', `http://127.0.0.1:${port}/sse`, '--clients', opt.clients, '--duration', opt.seconds, '--warmup', 2, '--sources', 4, '--pid', pid, '--json'].map(String);
-    const child = spawn(LOAD_BIN, a, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`sse-load exited with ${code}`))));
-  });
+function sseRun(port, pid) {
+  return sseLoad(['--url', `http://127.0.0.1:${port}/sse`, '--clients', opt.clients, '--duration', opt.seconds, '--warmup', 2, '--sources', 4, '--pid', pid]);
 }
 
 async function main() {
@@ -59,7 +51,7 @@ async function main() {
       for (const mode of b.peer ? ['loop'] : ['loop', 'channel']) {
         const { child, port } = await startServer(b.peer ? 'sse-hyper-express.js' : 'sse-hyper-sse.js', { ...b.env, MODE: mode, TICK_MS: String(opt.tick) });
         try {
-          const r = await sseLoad(port, child.pid);
+          const r = await sseRun(port, child.pid);
           c[`${mode === 'loop' ? 'loop' : 'chan'}Eps`].push(r.events_per_s);
           c[`${mode === 'loop' ? 'loop' : 'chan'}Cpu`].push(r.server.cpu_us_per_event);
         } finally {

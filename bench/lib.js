@@ -72,4 +72,17 @@ const median = (xs) => {
   return s.length ? s[Math.floor(s.length / 2)] : NaN;
 };
 
-module.exports = { options, startServer, stopServer, cpuTicks, rssKiB, openFds, median };
+const LOAD_BIN = path.join(__dirname, 'sse-load', 'target', 'release', 'sse-load');
+
+/** Runs bench/sse-load with `args` (plus --json); resolves its JSON report. */
+function sseLoad(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(LOAD_BIN, [...args.map(String), '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`sse-load exited with ${code}`))));
+  });
+}
+
+module.exports = { options, startServer, stopServer, cpuTicks, rssKiB, openFds, median, sseLoad, LOAD_BIN };

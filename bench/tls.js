@@ -9,14 +9,13 @@
 // Writes bench/TLS.md.
 //
 //   node bench/tls.js [--rounds 3] [--clients 1000] [--tick 10] [--seconds 5] [--idle 2000]
-const { execFileSync, spawn } = require('child_process');
+const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { options, startServer, stopServer, median } = require('./lib');
+const { options, startServer, stopServer, median, sseLoad } = require('./lib');
 
 const opt = options({ rounds: 3, clients: 1000, tick: 10, seconds: 5, idle: 2000 });
-const LOAD_BIN = path.join(__dirname, 'sse-load', 'target', 'release', 'sse-load');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyper-sse-tls-bench-'));
 const KEY = path.join(dir, 'key.pem');
 const CERT = path.join(dir, 'cert.pem');
@@ -31,15 +30,8 @@ const SERVERS = [
   { name: 'hyper-express 6.16.2, TLS HTTP/1.1', file: 'sse-hyper-express.js', env: TLS, scheme: 'https', load: [] },
 ];
 
-function sseLoad(s, port, pid, extra) {
-  return new Promise((resolve, reject) => {
-    const a = ['--url', `${s.scheme}://127.0.0.1:${port}/sse`, '--sources', '4', '--pid', String(pid), '--json', ...s.load, ...extra];
-    const child = spawn(LOAD_BIN, a, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`sse-load exited with ${code}`))));
-  });
+function sseRun(s, port, pid, extra) {
+  return sseLoad(['--url', `${s.scheme}://127.0.0.1:${port}/sse`, '--sources', 4, '--pid', pid, ...s.load, ...extra]);
 }
 
 async function main() {
@@ -51,7 +43,7 @@ async function main() {
       {
         const { child, port } = await startServer(s.file, { ...s.env, TICK_MS: String(opt.tick) });
         try {
-          const r = await sseLoad(s, port, child.pid, ['--clients', String(opt.clients), '--duration', String(opt.seconds), '--warmup', '2']);
+          const r = await sseRun(s, port, child.pid, ['--clients', String(opt.clients), '--duration', String(opt.seconds), '--warmup', '2']);
           c.cpu.push(r.server.cpu_us_per_event);
           c.p99.push(r.latency_ms.p99);
           c.eps.push(r.events_per_s);
@@ -63,7 +55,7 @@ async function main() {
         // Idle: a tick far beyond the window, so the streams only sit there.
         const { child, port } = await startServer(s.file, { ...s.env, TICK_MS: '1000000' });
         try {
-          const r = await sseLoad(s, port, child.pid, ['--clients', String(opt.idle), '--duration', '2', '--connect-only']);
+          const r = await sseRun(s, port, child.pid, ['--clients', String(opt.idle), '--duration', '2', '--connect-only']);
           c.idle.push(r.server.rss_kib_per_conn);
         } finally {
           await stopServer(child);

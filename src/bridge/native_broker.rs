@@ -48,25 +48,18 @@ impl Shared {
   /// channel of `pubsub`, each event once, in order.
   async fn deliver(&self, pubsub: &str, name: &str, id: broker::EventId, body: &[u8]) {
     let Some(channel) = self.channels.lock().get(pubsub).and_then(Weak::upgrade) else { return };
-    let last = self.last.lock().get(pubsub).cloned();
-    if let Some(last) = &last {
-      if last.epoch != id.epoch && id.offset > 1 {
-        // A new history began and this is not its first event: its earlier ones first.
-        self.catch_up(pubsub, name, &channel).await;
-        if self.last.lock().get(pubsub).is_some_and(|l| l.epoch == id.epoch && l.offset >= id.offset) {
-          return;
-        }
-      }
-      if last.epoch == id.epoch {
-        if id.offset <= last.offset {
-          return;
-        }
-        if id.offset > last.offset + 1 {
-          self.catch_up(pubsub, name, &channel).await;
-          if self.last.lock().get(pubsub).is_some_and(|l| l.epoch == id.epoch && l.offset >= id.offset) {
-            return;
-          }
-        }
+    let behind = match self.last.lock().get(pubsub) {
+      // Delivered already.
+      Some(last) if last.epoch == id.epoch && id.offset <= last.offset => return,
+      // A gap in this history, or a later event of a new one: the earlier ones first.
+      Some(last) if last.epoch == id.epoch => id.offset > last.offset + 1,
+      Some(_) => id.offset > 1,
+      None => false,
+    };
+    if behind {
+      self.catch_up(pubsub, name, &channel).await;
+      if self.last.lock().get(pubsub).is_some_and(|l| l.epoch == id.epoch && l.offset >= id.offset) {
+        return;
       }
     }
     channel.deliver_encoded(&id.to_string(), body);

@@ -133,7 +133,12 @@ pub async fn epoch_of<C: ConnectionLike>(conn: &mut C, name: &str) -> RedisResul
 /// Every event of `epoch` still kept (a history that began while this process was cut
 /// off from Redis: it was restarted empty).
 pub async fn kept_since_start<C: ConnectionLike>(conn: &mut C, name: &str, epoch: &str) -> RedisResult<Vec<(EventId, Vec<u8>)>> {
-  let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE").arg(&Keys::of(name).stream).arg("-").arg("+").query_async(conn).await?;
+  read_range(conn, name, epoch, "-").await
+}
+
+/// The stream's entries from `start` (an XRANGE bound) on, as events of `epoch`.
+async fn read_range<C: ConnectionLike>(conn: &mut C, name: &str, epoch: &str, start: &str) -> RedisResult<Vec<(EventId, Vec<u8>)>> {
+  let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE").arg(&Keys::of(name).stream).arg(start).arg("+").query_async(conn).await?;
   Ok(entries
     .into_iter()
     .map(|(id, fields)| {
@@ -146,21 +151,12 @@ pub async fn kept_since_start<C: ConnectionLike>(conn: &mut C, name: &str, epoch
 
 /// The events of channel `name` after `after`, from the history.
 pub async fn missed_since<C: ConnectionLike>(conn: &mut C, name: &str, after: &EventId) -> RedisResult<Missed> {
-  let keys = Keys::of(name);
-  let epoch: Option<String> = redis::cmd("HGET").arg(&keys.meta).arg("epoch").query_async(conn).await?;
-  if epoch.as_deref() != Some(after.epoch.as_str()) {
+  if epoch_of(conn, name).await?.as_deref() != Some(after.epoch.as_str()) {
     return Ok(Missed::Gone);
   }
-  let epoch = after.epoch.clone();
-  let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE").arg(&keys.stream).arg(format!("({}-1", after.offset)).arg("+").query_async(conn).await?;
-  let mut out = Vec::with_capacity(entries.len());
-  for (id, fields) in entries {
-    let offset: u64 = id.split('-').next().and_then(|o| o.parse().ok()).unwrap_or(0);
-    let event = fields.into_iter().find(|(k, _)| k == "e").map(|(_, v)| v).unwrap_or_default();
-    out.push((EventId { epoch: epoch.clone(), offset }, event));
-  }
+  let out = read_range(conn, name, &after.epoch, &format!("({}-1", after.offset)).await?;
   // The first one kept must follow `after` directly, or some were trimmed.
-  let current: u64 = redis::cmd("HGET").arg(&keys.meta).arg("offset").query_async::<Option<u64>>(conn).await?.unwrap_or(0);
+  let current: u64 = redis::cmd("HGET").arg(&Keys::of(name).meta).arg("offset").query_async::<Option<u64>>(conn).await?.unwrap_or(0);
   let expected = current.saturating_sub(after.offset) as usize;
   if out.len() != expected || out.first().is_some_and(|(id, _)| id.offset != after.offset + 1) {
     return Ok(Missed::Gone);

@@ -26,6 +26,34 @@ const MAX_HEAD: usize = 16 * 1024;
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+impl Shared {
+    /// A connection (or h2 stream) that never got its stream open.
+    fn fail(&self, st: &Mutex<Conn>, reason: String) {
+        st.lock().unwrap().fail = Some(reason);
+        self.failed.fetch_add(1, Relaxed);
+    }
+
+    /// Its stream is open, `t0` after the attempt began.
+    fn opened(&self, st: &Mutex<Conn>, t0: Instant) {
+        {
+            let mut s = st.lock().unwrap();
+            s.connected = true;
+            s.connect_us = t0.elapsed().as_micros() as u64;
+        }
+        self.connected.fetch_add(1, Relaxed);
+    }
+
+    /// The measured window as it stands: (start, end) in wall-clock microseconds.
+    fn window(&self) -> (u64, u64) {
+        (self.win_start.load(Relaxed), self.win_end.load(Relaxed))
+    }
+}
+
+/// The outcome of a connect-phase step bounded by the deadline, as a failure reason.
+fn in_time<T>(step: Result<Result<T, String>, tokio::time::error::Elapsed>) -> Result<T, String> {
+    step.unwrap_or_else(|_| Err("connect phase timeout".into()))
+}
+
 struct Shared {
     tls: Option<tokio_rustls::TlsConnector>,
     win_start: AtomicU64,
@@ -161,44 +189,24 @@ async fn conn_task(
     deadline: tokio::time::Instant,
 ) {
     let mut buf = vec![0u8; READ_BUF];
-    let permit = match tokio::time::timeout_at(deadline, shared.sem.acquire()).await {
-        Ok(Ok(p)) => p,
-        _ => {
-            st.lock().unwrap().fail = Some("connect phase timeout".into());
-            shared.failed.fetch_add(1, Relaxed);
-            return;
-        }
+    let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, shared.sem.acquire()).await else {
+        return shared.fail(&st, "connect phase timeout".into());
     };
     let t0 = Instant::now();
-    let est = tokio::time::timeout_at(deadline, establish(i, &args, &shared, &mut buf)).await;
+    let est = in_time(tokio::time::timeout_at(deadline, establish(i, &args, &shared, &mut buf)).await);
     drop(permit);
     let (mut stream, framing, mut start, mut filled) = match est {
-        Ok(Ok(x)) => x,
-        Ok(Err(reason)) => {
-            st.lock().unwrap().fail = Some(reason);
-            shared.failed.fetch_add(1, Relaxed);
-            return;
-        }
-        Err(_) => {
-            st.lock().unwrap().fail = Some("connect phase timeout".into());
-            shared.failed.fetch_add(1, Relaxed);
-            return;
-        }
+        Ok(x) => x,
+        Err(reason) => return shared.fail(&st, reason),
     };
-    {
-        let mut s = st.lock().unwrap();
-        s.connected = true;
-        s.connect_us = t0.elapsed().as_micros() as u64;
-    }
-    shared.connected.fetch_add(1, Relaxed);
+    shared.opened(&st, t0);
 
     let mut body = proto::Body::new(framing);
     let mut sse = proto::Sse::new();
     loop {
         if start < filled {
             let now = stats::now_us();
-            let ws = shared.win_start.load(Relaxed);
-            let we = shared.win_end.load(Relaxed);
+            let (ws, we) = shared.window();
             let mut s = st.lock().unwrap();
             let s = &mut *s;
             let r = stats::ThreadHist::with(|hist| {
@@ -245,13 +253,11 @@ async fn h2_conn_task(
 ) {
     let fail_all = |reason: String| {
         for st in &streams {
-            st.lock().unwrap().fail = Some(reason.clone());
-            shared.failed.fetch_add(1, Relaxed);
+            shared.fail(st, reason.clone());
         }
     };
-    let permit = match tokio::time::timeout_at(deadline, shared.sem.acquire()).await {
-        Ok(Ok(p)) => p,
-        _ => return fail_all("connect phase timeout".into()),
+    let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, shared.sem.acquire()).await else {
+        return fail_all("connect phase timeout".into());
     };
     let t0 = Instant::now();
     let setup = async {
@@ -264,10 +270,9 @@ async fn h2_conn_task(
             .await
             .map_err(|e| format!("h2 handshake: {e}"))
     };
-    let (send, connection) = match tokio::time::timeout_at(deadline, setup).await {
-        Ok(Ok(x)) => x,
-        Ok(Err(reason)) => return fail_all(reason),
-        Err(_) => return fail_all("connect phase timeout".into()),
+    let (send, connection) = match in_time(tokio::time::timeout_at(deadline, setup).await) {
+        Ok(x) => x,
+        Err(reason) => return fail_all(reason),
     };
     drop(permit);
     let driver = tokio::spawn(async move {
@@ -292,25 +297,11 @@ async fn h2_conn_task(
                 }
                 Ok(resp.into_body())
             };
-            let mut body = match tokio::time::timeout_at(deadline, opened).await {
-                Ok(Ok(b)) => b,
-                Ok(Err(reason)) => {
-                    st.lock().unwrap().fail = Some(reason);
-                    shared.failed.fetch_add(1, Relaxed);
-                    return;
-                }
-                Err(_) => {
-                    st.lock().unwrap().fail = Some("connect phase timeout".into());
-                    shared.failed.fetch_add(1, Relaxed);
-                    return;
-                }
+            let mut body = match in_time(tokio::time::timeout_at(deadline, opened).await) {
+                Ok(b) => b,
+                Err(reason) => return shared.fail(&st, reason),
             };
-            {
-                let mut s = st.lock().unwrap();
-                s.connected = true;
-                s.connect_us = t0.elapsed().as_micros() as u64;
-            }
-            shared.connected.fetch_add(1, Relaxed);
+            shared.opened(&st, t0);
             let mut sse = proto::Sse::new();
             loop {
                 let chunk = match body.data().await {
@@ -326,8 +317,7 @@ async fn h2_conn_task(
                 };
                 let _ = body.flow_control().release_capacity(chunk.len());
                 let now = stats::now_us();
-                let ws = shared.win_start.load(Relaxed);
-                let we = shared.win_end.load(Relaxed);
+                let (ws, we) = shared.window();
                 let mut s = st.lock().unwrap();
                 let s = &mut *s;
                 let r = stats::ThreadHist::with(|hist| sse.feed(&chunk, &mut |data, _event| s.on_event(data, now, ws, we, hist)));
