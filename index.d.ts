@@ -70,6 +70,22 @@ export interface CertificateOptions {
   cert?: string | Buffer;
 }
 
+/**
+ * HyperExpress's `server.hosts`: a certificate per host name (TLS SNI). `*.example.com`
+ * covers one label under example.com; other names get the server's own certificate.
+ */
+export interface HostManager extends EventEmitter {
+  /** Registers the certificate for `hostname` (new handshakes; before or after listen). Throws, changing nothing, if unusable or the server is not TLS. */
+  add(hostname: string, options: CertificateOptions): this;
+  /** Forgets `hostname`: new handshakes for it get the server's certificate. */
+  remove(hostname: string): this;
+  /** The registered names and the options each was added with. */
+  readonly registered: Record<string, CertificateOptions>;
+  /** A handshake asked for a name with no certificate of its own (it got the server's). */
+  on(event: 'missing', listener: (hostname: string) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
 export interface ServerStats {
   /** Open TCP connections. */
   connections: number;
@@ -203,6 +219,8 @@ export class Server {
   close(options?: CloseOptions): Promise<void>;
   /** HTTPS: swaps key and certificate for new connections (open ones keep theirs); throws, changing nothing, if unusable. */
   setCertificate(options: CertificateOptions): this;
+  /** HTTPS: certificates per host name (SNI), as HyperExpress's `server.hosts`. */
+  readonly hosts: HostManager;
   set_error_handler(handler: ErrorHandler): void;
   set_not_found_handler(handler: Handler): void;
   /** The channel called `name`, made on first use with `options`. */

@@ -167,11 +167,11 @@ function deferred() {
  * A self-signed certificate for localhost and 127.0.0.1 (common name `cn`), made with the
  * openssl CLI in `dir`; returns { key, cert } file paths.
  */
-function selfSignedCert(dir, cn = 'localhost') {
+function selfSignedCert(dir, cn = 'localhost', dnsNames = []) {
   const path = require('path');
   const key = path.join(dir, `${cn}.key`);
   const cert = path.join(dir, `${cn}.crt`);
-  require('child_process').execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  require('child_process').execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${['localhost', ...dnsNames].map((n) => `DNS:${n}`).join(',')},IP:127.0.0.1`], { stdio: 'ignore' });
   return { key, cert };
 }
 

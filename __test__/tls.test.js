@@ -75,10 +75,10 @@ function run(cmd, args, ms = 15000) {
   });
 }
 
-/** The common name of the certificate a new TLS connection is given. */
-function peerName(port) {
+/** The common name of the certificate a new TLS connection is given (asking for `servername`, if given). */
+function peerName(port, servername) {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
       const cn = socket.getPeerCertificate().subject.CN;
       socket.destroy();
       resolve(cn);
@@ -179,6 +179,52 @@ test('certificate swap: new connections get the new one, an open stream keeps fl
   assert.throws(() => server.setCertificate({ key_file_name: A.key, cert_file_name: B.cert }), /do not belong together/);
   assert.equal(await peerName(port), 'cert-b', 'a refused swap changes nothing');
   assert.throws(() => server.setCertificate({ key_file_name: B.key, cert_file_name: B.cert, ca_file_name: B.cert }), /client CA is fixed/);
+});
+
+test('hosts (SNI): a certificate per host name, wildcards, removal, and missing names reported', async (t) => {
+  const H = selfSignedCert(DIR, 'cert-host', ['a.example.test']);
+  const C = makeCert('cert-c');
+  const missing = [];
+  const { server, port } = await tlsServer(t, {}, (s) => {
+    // Before listen, as HyperExpress apps do it.
+    s.hosts.add('a.example.test', { key_file_name: H.key, cert_file_name: H.cert });
+  });
+  assert.equal(await peerName(port, 'a.example.test'), 'cert-host');
+  assert.equal(await peerName(port, 'A.Example.Test'), 'cert-host', 'host names match whatever their case');
+  assert.equal(await peerName(port), 'cert-a', 'no SNI: the server certificate');
+  assert.equal(await peerName(port, 'other.test'), 'cert-a', 'an unknown name: the server certificate');
+
+  server.hosts.add('*.wild.test', { key: fs.readFileSync(C.key), cert: fs.readFileSync(C.cert) });
+  assert.equal(await peerName(port, 'x.wild.test'), 'cert-c');
+  assert.equal(await peerName(port, 'x.y.wild.test'), 'cert-a', 'a wildcard covers one label');
+  assert.deepEqual(Object.keys(server.hosts.registered).sort(), ['*.wild.test', 'a.example.test']);
+
+  // h2 and HTTP/1.1 with the host's certificate (curl checks it against its CA file).
+  for (const proto of ['--http2', '--http1.1']) {
+    const out = await run('curl', ['-sS', proto, '--cacert', H.cert, '--resolve', `a.example.test:${port}:127.0.0.1`, '-w', '\n%{http_version}', `https://a.example.test:${port}/`]);
+    const [body, version] = out.split('\n');
+    assert.equal(JSON.parse(body).secure, true);
+    assert.equal(version, proto === '--http2' ? '2' : '1.1');
+  }
+
+  server.hosts.on('missing', (name) => missing.push(name));
+  await peerName(port, 'nobody.test');
+  await until(() => missing.length > 0);
+  assert.deepEqual(missing, ['nobody.test']);
+  await peerName(port, 'a.example.test');
+  server.hosts.removeAllListeners('missing');
+  await peerName(port, 'quiet.test');
+  await sleep(50);
+  assert.deepEqual(missing, ['nobody.test'], 'registered names, and any once no one listens, are not reported');
+
+  server.hosts.remove('a.example.test');
+  assert.equal(await peerName(port, 'a.example.test'), 'cert-a', 'a removed host gets the server certificate');
+  assert.throws(() => server.hosts.add('bad.test', { key_file_name: A.key, cert_file_name: B.cert }), /do not belong together/);
+  assert.throws(() => server.hosts.add('half.test', { key_file_name: A.key }), /certificate/);
+  assert.throws(() => server.hosts.add('', { key_file_name: A.key, cert_file_name: A.cert }), TypeError);
+  assert.equal(await peerName(port, 'bad.test'), 'cert-a', 'a refused host changes nothing');
+  const plain = new hyper.Server();
+  assert.throws(() => plain.hosts.add('a.test', { key_file_name: A.key, cert_file_name: A.cert }), /need a TLS server/);
 });
 
 test('TLS options: Node names, passphrase-protected keys, and half configs rejected', async (t) => {

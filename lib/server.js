@@ -9,6 +9,7 @@ const { Response } = require('./response');
 const { httpError } = require('./errors');
 const { Channel } = require('./channel');
 const { wantsTls, tlsMaterial } = require('./tls');
+const { HostManager } = require('./hosts');
 
 // Event layout shared with src/bridge/events.rs.
 const STRIDE = 6;
@@ -18,6 +19,7 @@ const EV_BODY = 2;
 const EV_CLOSED = 3;
 const EV_DRAIN = 4;
 const EV_CHUNK = 5;
+const EV_MISSING_HOST = 6;
 // A streamed body's chunk record: a buffer index, or one of these (src/bridge/events.rs).
 const CHUNK_END = -1;
 const CHUNK_ABORTED = -2;
@@ -102,6 +104,8 @@ class Server extends Router {
     // The per-response and per-event calls (respond, write, sseSend, requestHeader, ...):
     // plain functions, cheaper per call than the class's methods.
     this._calls = this._native.hotCalls();
+    /** A certificate per host name (TLS SNI), as HyperExpress's `server.hosts`. */
+    this.hosts = new HostManager(this._native, this._tls);
     this._inBatch = false;
     this._holding = false;
     this._heldWrites = 0;
@@ -360,6 +364,9 @@ class Server extends Router {
             }
             break;
           }
+          case EV_MISSING_HOST:
+            this.hosts._missing(text.slice(at, (at += nums[i + 2])));
+            break;
         }
       } catch (err) {
         // A throwing event listener is the user's bug: surface it as Node would,

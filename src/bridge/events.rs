@@ -16,6 +16,8 @@
 //!   chunk:   [5, id, what, error status, error message length, 0]  (a streamed request body)
 //!            what: a buffer index, CHUNK_END, CHUNK_ABORTED (the client left, or the
 //!            exchange ended first) or CHUNK_ERROR (status and message follow)
+//!   missing: [6, 0, host name length, 0, 0, 0]  (a TLS client asked for a host name
+//!            with no certificate of its own: HyperExpress's `hosts` 'missing')
 
 use std::sync::Arc;
 
@@ -117,6 +119,10 @@ impl Layout {
             out.record(5, id, CHUNK_ERROR, *status as f64, len, 0.0);
           }
         },
+        Event::MissingServerName { ref name } => {
+          let len = out.text(name);
+          out.record(6, 0, len, 0.0, 0.0, 0.0);
+        }
       }
     }
     out

@@ -23,7 +23,7 @@ use crate::http::stream::{SlowClient, StreamLimits};
 use crate::server::listener::accept_loop;
 use crate::server::runtime::ServerRuntime;
 use crate::server::state::{Limits, Phase, ServerState};
-use crate::server::tls::{self, SwappableCert, TlsMaterial};
+use crate::server::tls::{self, CertResolver, TlsMaterial};
 use crate::sse::encode::{encode_event, encode_retry, Event as SseEvent};
 
 #[napi(object)]
@@ -93,8 +93,11 @@ pub struct NativeServer {
   state: Arc<ServerState>,
   threads: usize,
   runtime: Option<ServerRuntime>,
-  /// The certificate new TLS handshakes get (a TLS server only).
-  certificate: Option<Arc<SwappableCert>>,
+  /// The certificates new TLS handshakes get (a TLS server only).
+  certificate: Option<Arc<CertResolver>>,
+  /// Host certificates and `missing` reporting asked for before `listen`.
+  early_hosts: Vec<(String, Arc<rustls::sign::CertifiedKey>)>,
+  report_missing: bool,
 }
 
 /// Largest `max_header_size` taken: one request's text in an event batch (its target
@@ -162,7 +165,7 @@ impl NativeServer {
         Ok(Batch { events: state.events.drain(), queue: Some(state.events.clone()), handoff: Some(state.handoff.clone()) })
       })?;
     state.events.set_wake(Some(Box::new(wake)));
-    Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None, certificate: None })
+    Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None, certificate: None, early_hosts: Vec::new(), report_missing: false })
   }
 
   /// Adds a route; returns its parameter names in the order their values arrive.
@@ -194,6 +197,14 @@ impl NativeServer {
       None => None,
       Some(t) => {
         let (config, certificate) = tls::server_config(&t.material()).map_err(|e| err(format!("TLS: {e}")))?;
+        for (name, key) in self.early_hosts.drain(..) {
+          certificate.add_host(&name, key);
+        }
+        let events = self.state.events.clone();
+        certificate.on_missing(Box::new(move |name| {
+          events.push(Event::MissingServerName { name: name.to_string() });
+        }));
+        certificate.report_missing(self.report_missing);
         self.certificate = Some(certificate);
         Some(tokio_rustls::TlsAcceptor::from(config))
       }
@@ -241,6 +252,40 @@ impl NativeServer {
     let key = tls::certified_key(&tls.material()).map_err(|e| err(format!("TLS: {e}")))?;
     current.swap(key);
     Ok(())
+  }
+
+  /// The certificate for handshakes that ask for `name` (SNI; `*.example.com` covers
+  /// one label under it), before or after `listen`. Throws if the material is unusable.
+  #[napi(catch_unwind)]
+  pub fn add_server_name(&mut self, name: String, tls: NativeTls) -> Result<()> {
+    let key = tls::certified_key(&tls.material()).map_err(|e| err(format!("TLS for {name:?}: {e}")))?;
+    match self.certificate.as_ref() {
+      Some(resolver) => resolver.add_host(&name, key),
+      None => {
+        self.early_hosts.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.early_hosts.push((name, key));
+      }
+    }
+    Ok(())
+  }
+
+  #[napi(catch_unwind)]
+  pub fn remove_server_name(&mut self, name: String) {
+    match self.certificate.as_ref() {
+      Some(resolver) => {
+        resolver.remove_host(&name);
+      }
+      None => self.early_hosts.retain(|(n, _)| !n.eq_ignore_ascii_case(&name)),
+    }
+  }
+
+  /// Whether JS hears of SNI names with no certificate of their own (`missing`).
+  #[napi(catch_unwind)]
+  pub fn report_missing_server_names(&mut self, on: bool) {
+    self.report_missing = on;
+    if let Some(resolver) = self.certificate.as_ref() {
+      resolver.report_missing(on);
+    }
   }
 
   /// Starts shutting down: stop accepting, end streams (after `final_event`, if given),

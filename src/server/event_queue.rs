@@ -38,6 +38,8 @@ pub enum Event {
   Closed,
   Drain { id: u64 },
   Chunk { id: u64, chunk: Chunk },
+  /// A TLS client asked for a host name no certificate was registered for.
+  MissingServerName { name: String },
 }
 
 pub struct EventQueue {
@@ -170,6 +172,7 @@ impl Event {
       Event::Body { result: Err((_, msg)), .. } => msg.len(),
       Event::Chunk { chunk: Chunk::Data(b), .. } => b.len(),
       Event::Chunk { chunk: Chunk::Error(_, msg), .. } => msg.len(),
+      Event::MissingServerName { name } => name.len(),
       Event::Chunk { .. } | Event::Close { .. } | Event::Closed | Event::Drain { .. } => 0,
     }
   }

@@ -1,7 +1,10 @@
 //! TLS for a server: the rustls config (ALPN h2 and http/1.1), built from PEM with the
-//! aws-lc-rs provider passed explicitly, and a certificate that can be swapped while
-//! the server runs (new handshakes get the new one; open connections keep theirs).
+//! aws-lc-rs provider passed explicitly, and the certificates handshakes get: a default
+//! one that can be swapped while the server runs, and one per host name (SNI). New
+//! handshakes see every change; open connections keep the certificate they got.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -54,26 +57,85 @@ fn private_key(pem: &[u8], passphrase: Option<&str>) -> Result<PrivateKeyDer<'st
   PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("key: no PEM private key found ({e})"))
 }
 
-/// The certificate handed to each new handshake; `swap` replaces it.
-#[derive(Debug)]
-pub struct SwappableCert(RwLock<Arc<CertifiedKey>>);
+/// The certificate each new handshake gets: the one registered for the name the client
+/// asked for (SNI), else the default.
+pub struct CertResolver {
+  default: RwLock<Arc<CertifiedKey>>,
+  /// Lower-case names; `*.example.com` covers one label under example.com.
+  hosts: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+  /// Told of names no certificate was registered for (HyperExpress's `missing`).
+  missing: RwLock<Option<Box<dyn Fn(&str) + Send + Sync>>>,
+  report_missing: AtomicBool,
+}
 
-impl SwappableCert {
+impl std::fmt::Debug for CertResolver {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("CertResolver").field("hosts", &self.hosts.read().keys().collect::<Vec<_>>()).finish_non_exhaustive()
+  }
+}
+
+impl CertResolver {
+  pub fn new(default: Arc<CertifiedKey>) -> Self {
+    Self { default: RwLock::new(default), hosts: RwLock::default(), missing: RwLock::new(None), report_missing: AtomicBool::new(false) }
+  }
+
+  /// Replaces the default certificate.
   pub fn swap(&self, key: Arc<CertifiedKey>) {
-    *self.0.write() = key;
+    *self.default.write() = key;
+  }
+
+  /// The certificate for `name` (replacing any it had).
+  pub fn add_host(&self, name: &str, key: Arc<CertifiedKey>) {
+    self.hosts.write().insert(name.to_ascii_lowercase(), key);
+  }
+
+  pub fn remove_host(&self, name: &str) -> bool {
+    self.hosts.write().remove(&name.to_ascii_lowercase()).is_some()
+  }
+
+  /// `report` hears every SNI name with no certificate of its own, while reporting is on.
+  pub fn on_missing(&self, report: Box<dyn Fn(&str) + Send + Sync>) {
+    *self.missing.write() = Some(report);
+  }
+
+  pub fn report_missing(&self, on: bool) {
+    self.report_missing.store(on, Ordering::Relaxed);
+  }
+
+  fn for_host(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+    let hosts = self.hosts.read();
+    if hosts.is_empty() {
+      return None;
+    }
+    let name = name.to_ascii_lowercase();
+    if let Some(key) = hosts.get(&name) {
+      return Some(key.clone());
+    }
+    let (_, parent) = name.split_once('.')?;
+    hosts.get(&format!("*.{parent}")).cloned()
   }
 }
 
-impl ResolvesServerCert for SwappableCert {
-  fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-    Some(self.0.read().clone())
+impl ResolvesServerCert for CertResolver {
+  fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    if let Some(name) = hello.server_name() {
+      if let Some(key) = self.for_host(name) {
+        return Some(key);
+      }
+      if self.report_missing.load(Ordering::Relaxed) {
+        if let Some(report) = self.missing.read().as_ref() {
+          report(name);
+        }
+      }
+    }
+    Some(self.default.read().clone())
   }
 }
 
-/// A server config offering h2 then http/1.1, and the handle to swap its certificate.
-pub fn server_config(m: &TlsMaterial<'_>) -> Result<(Arc<ServerConfig>, Arc<SwappableCert>), String> {
+/// A server config offering h2 then http/1.1, and the handle to its certificates.
+pub fn server_config(m: &TlsMaterial<'_>) -> Result<(Arc<ServerConfig>, Arc<CertResolver>), String> {
   let certified = certified_key(m)?;
-  let resolver = Arc::new(SwappableCert(RwLock::new(certified)));
+  let resolver = Arc::new(CertResolver::new(certified));
   let provider = provider();
   let builder = ServerConfig::builder_with_provider(provider.clone())
     .with_safe_default_protocol_versions()
