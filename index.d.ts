@@ -51,6 +51,8 @@ export interface ServerOptions {
   key?: string | Buffer;
   cert?: string | Buffer;
   ca?: string | Buffer;
+  /** Redis URL ('redis://host:port/db') every channel of this server is shared through, unless its own `broker` option says otherwise. Type the server as `Server<true>` to get `Channel<true>` from `channel()`. */
+  broker?: string;
   /** Bind with SO_REUSEPORT: several processes (node:cluster workers) listen on the identical address and the kernel spreads connections. Default false: a second bind rejects with EADDRINUSE. */
   reuse_port?: boolean;
   /** HyperExpress's name: `exclusive_port: false` is `reuse_port: true`. */
@@ -104,8 +106,8 @@ export interface ServerStats {
 }
 
 export interface ChannelOptions {
-  /** Share the channel across processes through Redis ('redis://host:port/db'): publish() then returns a Promise of the event's id. Work in progress (issue 15). */
-  broker?: string;
+  /** Share the channel across processes through Redis ('redis://host:port/db'): publish() then returns a Promise of the event's id. `false`: local only, whatever the server's `broker`. */
+  broker?: string | false;
   /** Events kept for Last-Event-ID replay. Default 0. Without given ids, such a channel numbers its events 1, 2, ... */
   history?: number;
   /** `retry:` hint (ms) sent to each new subscriber. */
@@ -207,7 +209,7 @@ export interface Routes<Self> {
 export interface Router extends Routes<Router> {}
 export const Router: { new (): Router; (): Router; readonly prototype: Router };
 
-export class Server {
+export class Server<Brokered extends boolean = false> {
   constructor(options?: ServerOptions);
   /** Binds and serves. Resolves with the bound port; rejects with an Error (code EADDRINUSE) when the port is taken. */
   listen(port: number | string, host?: string, callback?: (port: number) => void): Promise<number>;
@@ -223,9 +225,11 @@ export class Server {
   readonly hosts: HostManager;
   set_error_handler(handler: ErrorHandler): void;
   set_not_found_handler(handler: Handler): void;
-  /** The channel called `name`, made on first use with `options`. */
+  /** The channel called `name`, made on first use with `options` (its `broker`: shared through Redis). */
   channel(name: string, options: ChannelOptions & { broker: string }): Channel<true>;
-  channel(name: string, options?: ChannelOptions): Channel;
+  channel(name: string, options: ChannelOptions & { broker: false }): Channel;
+  /** The channel called `name`, made on first use with `options`; shared through the server's `broker`, if it has one. */
+  channel(name: string, options?: ChannelOptions): Channel<Brokered>;
   stats(): ServerStats;
   /**
    * HyperExpress's graceful shutdown: stops accepting (new connections are refused),

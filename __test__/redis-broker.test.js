@@ -47,6 +47,14 @@ async function waitFor(condition, ms, what) {
   assert.fail(`timed out waiting for ${what}`);
 }
 
+function startWorker(t, port, redisPort, env = {}) {
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'broker-worker.js')], { env: { ...process.env, PORT: String(port), REDIS: `redis://127.0.0.1:${redisPort}/`, NODE_TEST_CONTEXT: '', ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  child.out = '';
+  child.stdout.on('data', (c) => (child.out += c));
+  t.after(() => child.exitCode === null && child.kill('SIGKILL'));
+  return child;
+}
+
 function post(port, body) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/pub', agent: false }, (res) => {
@@ -59,7 +67,7 @@ function post(port, body) {
   });
 }
 
-/** An SSE client; `events` fills with { id, data } as they arrive. */
+/** An SSE client; `events` fills with { id, data } as they arrive (a gap notice: { id, gap }). */
 function listen(port, lastEventId) {
   const client = { events: [], res: undefined };
   const headers = lastEventId ? { 'last-event-id': lastEventId } : {};
@@ -75,7 +83,8 @@ function listen(port, lastEventId) {
         buf = buf.slice(end + 2);
         const id = /^id: (.*)$/m.exec(block)?.[1];
         const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (data !== undefined) client.events.push({ id, data });
+        if (/^event: gap$/m.test(block)) client.events.push({ id, gap: JSON.parse(data) });
+        else if (data !== undefined) client.events.push({ id, data });
       }
     });
   });
@@ -88,13 +97,7 @@ test('channels over Redis: two workers on one port, publishes from both reach ev
   let redis = await startRedis(redisPort);
   t.after(() => redis.kill());
   const port = await freePort();
-  const workers = [0, 1].map(() => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'broker-worker.js')], { env: { ...process.env, PORT: String(port), REDIS: `redis://127.0.0.1:${redisPort}/`, NODE_TEST_CONTEXT: '' }, stdio: ['pipe', 'pipe', 'inherit'] });
-    child.out = '';
-    child.stdout.on('data', (c) => (child.out += c));
-    return child;
-  });
-  t.after(() => workers.forEach((w) => w.exitCode === null && w.kill('SIGKILL')));
+  const workers = [0, 1].map(() => startWorker(t, port, redisPort));
   await waitFor(() => workers.every((w) => w.out.includes('ready')), 20000, 'workers');
 
   const clients = Array.from({ length: 8 }, () => listen(port));
@@ -126,16 +129,93 @@ test('channels over Redis: two workers on one port, publishes from both reach ev
   assert.ok(Date.now() - started < 3000);
   assert.ok(clients.every((c) => c.res && !c.res.destroyed), 'streams stay open');
 
-  // Back (empty): delivery resumes by itself.
+  // Back (empty): delivery resumes by itself. The history the clients knew is gone:
+  // each is told once (a gap notice, reason "reset"), then gets the new events.
   redis = await startRedis(redisPort);
   await waitFor(async () => (await post(port, 'after')).status === 200, 10000, 'publishes to work again');
   await waitFor(() => clients.every((c) => c.events.some((e) => e.data === 'after')), 10000, 'delivery to resume');
-  // Nothing published after the restart was lost or doubled anywhere.
   await sleep(300);
-  for (const c of clients) assert.deepEqual(c.events, clients[0].events);
-  for (const c of clients) c.req.destroy();
+  for (const c of clients) {
+    const later = c.events.slice(20);
+    const gaps = later.filter((e) => e.gap);
+    assert.equal(gaps.length, 1, JSON.stringify(later));
+    assert.deepEqual(gaps[0].gap, { reason: 'reset', last_event_id: order[19].id });
+    assert.deepEqual(later.filter((e) => !e.gap).map((e) => e.data), ['after'], 'nothing lost or doubled after the restart');
+    assert.ok(later.indexOf(gaps[0]) < later.findIndex((e) => e.data === 'after'), 'told before the new events');
+  }
+
+  // A worker dies: the other keeps serving (its clients keep streaming, new ones connect).
+  workers[0].kill('SIGKILL');
+  await new Promise((resolve) => workers[0].once('exit', resolve));
+  await sleep(100);
+  const survivors = clients.filter((c) => !c.res.destroyed && !c.res.complete);
+  assert.ok(survivors.length > 0 && survivors.length < clients.length, `some clients were on the dead worker (${survivors.length} of ${clients.length} left)`);
+  const fresh = listen(port);
+  await waitFor(() => fresh.res !== undefined, 5000, 'a new client to connect');
+  await sleep(100);
+  const r = await post(port, 'one worker');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.text.split(' ')[1], String(workers[1].pid));
+  await waitFor(() => [...survivors, fresh].every((c) => c.events.some((e) => e.data === 'one worker')), 5000, 'the survivor to deliver');
+  for (const c of [...clients, fresh]) c.req.destroy();
   back.req.destroy();
-  for (const w of workers) w.stdin.end();
+  workers[1].stdin.end();
+});
+
+test('channels over Redis: a process that never saw the events replays them from Redis; trimmed ones become a gap notice', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 60000 }, async (t) => {
+  const redisPort = await freePort();
+  const redis = await startRedis(redisPort);
+  t.after(() => redis.kill());
+  // A keeps 500 events; B starts after them, so its local history has none of them.
+  const portA = await freePort();
+  const a = startWorker(t, portA, redisPort, { HISTORY: '500' });
+  await waitFor(() => a.out.includes('ready'), 20000, 'worker A');
+  const seen = listen(portA);
+  await sleep(200);
+  for (let i = 1; i <= 30; i++) assert.equal((await post(portA, `e${i}`)).status, 200);
+  await waitFor(() => seen.events.length === 30, 5000, 'all 30');
+  const ids = seen.events.map((e) => e.id);
+
+  const portB = await freePort();
+  const b = startWorker(t, portB, redisPort, { HISTORY: '500' });
+  await waitFor(() => b.out.includes('ready'), 20000, 'worker B');
+  // A client that saw e10 reconnects to B while publishes go on: e11..e30 from Redis,
+  // then the live ones, each once, in order.
+  const back = listen(portB, ids[9]);
+  const live = (async () => {
+    for (let i = 31; i <= 40; i++) assert.equal((await post(portA, `e${i}`)).status, 200);
+  })();
+  await live;
+  await waitFor(() => back.events.length === 30, 5000, 'the replay and the live events');
+  await sleep(200);
+  assert.deepEqual(back.events.map((e) => e.data), Array.from({ length: 30 }, (_, i) => `e${i + 11}`));
+  assert.deepEqual(back.events.slice(0, 20).map((e) => e.id), ids.slice(10), 'the same ids as everywhere');
+  // An id Redis never gave: told (reason reset), then everything still kept.
+  const stranger = listen(portB, 'zzz-3');
+  await waitFor(() => stranger.events.length === 41, 5000, 'a gap notice and the 40 kept');
+  assert.deepEqual(stranger.events[0].gap, { reason: 'reset', last_event_id: 'zzz-3' });
+
+  // C keeps 5: publish far past what Redis keeps for it (its stream is trimmed near 5,
+  // a little more: MAXLEN ~ trims whole nodes), then resume from e2 on C.
+  const portC = await freePort();
+  const c = startWorker(t, portC, redisPort, { HISTORY: '5' });
+  await waitFor(() => c.out.includes('ready'), 20000, 'worker C');
+  for (let i = 41; i <= 400; i++) assert.equal((await post(portC, `e${i}`)).status, 200);
+  const late = listen(portC, ids[1]);
+  await waitFor(() => late.events.some((e) => e.data === 'e400'), 5000, 'the kept events');
+  await sleep(200);
+  const [gap, ...kept] = late.events;
+  assert.deepEqual(gap.gap, { reason: 'trimmed', last_event_id: ids[1] });
+  const numbers = kept.map((e) => Number(e.data.slice(1)));
+  assert.ok(numbers.length >= 5 && numbers.length < 399, `some kept, not all (${numbers.length})`);
+  assert.deepEqual(numbers, Array.from({ length: numbers.length }, (_, i) => 401 - numbers.length + i), 'the newest, in order, each once');
+  // The notice's id resumes right before the first kept event: a reconnect from it gets no second notice.
+  assert.equal(Number(gap.id.split('-')[1]) + 1, Number(kept[0].id.split('-')[1]));
+  const again = listen(portC, gap.id);
+  await waitFor(() => again.events.length === numbers.length, 5000, 'the same kept events');
+  assert.ok(again.events.every((e) => !e.gap));
+  for (const cl of [seen, back, stranger, late, again]) cl.req.destroy();
+  for (const w of [a, b, c]) w.stdin.end();
 });
 
 test('channels over Redis: one process publishes in call order; a closed channel refuses', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {

@@ -38,6 +38,9 @@ class Channel {
    * Puts an open SSE response into the channel (opening its stream if needed). Events
    * after `last_event_id` (default: the request's Last-Event-ID header) still in the
    * history are replayed first. Returns the number replayed, or -1 if the client is gone.
+   * On a channel shared through a broker, an id the local history does not hold is
+   * looked up in Redis: 0 is returned and the missed events (or an `event: gap` notice
+   * when some are gone) follow, before any live event.
    */
   subscribe(res, last_event_id) {
     res = responseOf(res);
@@ -46,6 +49,8 @@ class Channel {
       else res._startStream(true);
     }
     if (last_event_id === undefined) last_event_id = res._req.get('last-event-id');
+    // Shared: what the local history lacks comes from Redis (or a gap notice), then live.
+    if (this._broker && last_event_id !== undefined && !this._closed) return this._broker.subscribe(this.name, this._native, res._server._native, res._id, String(last_event_id));
     return this._native.subscribe(res._server._native, res._id, last_event_id === undefined ? undefined : String(last_event_id));
   }
 

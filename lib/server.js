@@ -57,6 +57,7 @@ class Server extends Router {
    * @param {number} [options.max_header_size] largest request head, bytes (default 16384): larger gets 431
    * @param {number} [options.max_connections] open connections allowed (default 100000); more are closed at once
    * @param {number} [options.handler_timeout_ms] a handler that starts no response by then gets a 503 (default 60000; 0: never)
+   * @param {string} [options.broker] Redis URL every channel of this server is shared through (a channel's own `broker` option wins)
    * @param {string} [options.key_file_name] TLS: PEM private key file (HyperExpress's name); or `key`, PEM text
    * @param {string} [options.cert_file_name] TLS: PEM certificate chain file; or `cert`, PEM text
    * @param {string} [options.passphrase] TLS: decrypts an encrypted PKCS#8 key
@@ -145,7 +146,9 @@ class Server extends Router {
   channel(name, options) {
     let ch = this._channels.get(name);
     if (!ch) {
-      ch = new Channel({ ...options, name });
+      // The server's broker is every channel's default; `broker: false` keeps one local.
+      const broker = options && options.broker !== undefined ? options.broker : this._options.broker;
+      ch = new Channel({ ...options, name, broker: broker || undefined });
       this._channels.set(name, ch);
     }
     return ch;

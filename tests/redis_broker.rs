@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use hyper_sse::broadcast::broker::{missed_since, parse_message, publish, EventId, Keys, Missed};
+use hyper_sse::broadcast::broker::{missed_since, parse_message, publish, EventId, GapReason, Keys, Missed};
 
 struct Redis(Child, u16);
 
@@ -66,26 +66,31 @@ async fn publish_numbers_events_fans_them_out_and_replays_what_was_missed() {
   }
 
   // A client that saw the second event missed the last three.
-  match missed_since(&mut conn, "news", &ids[1]).await.unwrap() {
-    Missed::Events(events) => {
-      assert_eq!(events.iter().map(|(id, _)| id.offset).collect::<Vec<_>>(), vec![3, 4, 5]);
-      assert_eq!(events[0].1, b"data: 3\n\n");
-    }
-    Missed::Gone => panic!("the history holds them"),
-  }
-  assert_eq!(missed_since(&mut conn, "news", &ids[4]).await.unwrap(), Missed::Events(vec![]));
+  let missed = missed_since(&mut conn, "news", &ids[1]).await.unwrap();
+  assert_eq!(missed.gap, None, "the history holds them");
+  assert_eq!(missed.events.iter().map(|(id, _)| id.offset).collect::<Vec<_>>(), vec![3, 4, 5]);
+  assert_eq!(missed.events[0].1, b"data: 3\n\n");
+  assert_eq!(missed_since(&mut conn, "news", &ids[4]).await.unwrap(), Missed { gap: None, events: vec![] });
 
   // Trimmed away: the client is told, not silently skipped.
   for i in 6..=400 {
     publish(&mut conn, "news", format!("data: {i}\n\n").as_bytes(), 10).await.unwrap();
   }
-  assert_eq!(missed_since(&mut conn, "news", &ids[1]).await.unwrap(), Missed::Gone);
+  let missed = missed_since(&mut conn, "news", &ids[1]).await.unwrap();
+  let (reason, resume) = missed.gap.expect("trimmed: a gap");
+  assert_eq!(reason, GapReason::Trimmed);
+  // Resumes just before the first event still kept, which follow in order up to 400.
+  let kept: Vec<u64> = missed.events.iter().map(|(id, _)| id.offset).collect();
+  assert_eq!(resume.unwrap().offset + 1, kept[0]);
+  assert!(kept.len() >= 10 && kept.windows(2).all(|w| w[1] == w[0] + 1) && *kept.last().unwrap() == 400);
 
   // Redis lost everything (restarted empty): a new epoch; old ids are gone.
   redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await.unwrap();
   let fresh = publish(&mut conn, "news", b"data: after\n\n", 100).await.unwrap();
   assert_ne!(fresh.epoch, ids[0].epoch);
   assert_eq!(fresh.offset, 1);
-  assert_eq!(missed_since(&mut conn, "news", &ids[4]).await.unwrap(), Missed::Gone);
+  let missed = missed_since(&mut conn, "news", &ids[4]).await.unwrap();
+  assert_eq!(missed.gap, Some((GapReason::Reset, Some(EventId { epoch: fresh.epoch.clone(), offset: 0 }))));
+  assert_eq!(missed.events.len(), 1, "then all of the new history");
   assert_eq!(EventId::parse(&fresh.to_string()), Some(fresh));
 }

@@ -2,6 +2,9 @@
 // SSE bench server: hyper-sse. GET /sse opens a stream. Prints "ready <port>".
 //   MODE=loop (default): every TICK_MS ms, for (const r of clients) r.sse.send(json)
 //   MODE=channel: every client subscribes to server.channel('bench'); one publish(json) per tick
+//     BROKER=redis://…: the channel is shared through Redis (publish is a Promise);
+//     REUSE_PORT=1 binds with SO_REUSEPORT (several such processes on one PORT);
+//     PUBLISH=0: this process only delivers (another one publishes)
 //   MODE=express: a hyper() app whose handler writes raw frames as Express code does:
 //     res.writeHead(200, { 'content-type': 'text/event-stream' }), then res.write('data: …\n\n')
 // HYPER_SSE_LIB: another copy of hyper-sse to load (a before/after of the JS layer).
@@ -15,10 +18,12 @@ const MODE = process.env.MODE || 'loop';
 if (!['loop', 'channel', 'express'].includes(MODE)) throw new Error(`MODE must be loop, channel or express, got ${MODE}`);
 
 const tls = process.env.KEY && process.env.CERT ? { key_file_name: process.env.KEY, cert_file_name: process.env.CERT } : undefined;
-const app = MODE === 'express' ? hyper(tls) : null;
-const server = app ? app._server : new hyper.Server(tls);
+const options = { ...tls, reuse_port: process.env.REUSE_PORT === '1' };
+const app = MODE === 'express' ? hyper(options) : null;
+const server = app ? app._server : new hyper.Server(options);
 const clients = new Set();
-const channel = MODE === 'channel' ? server.channel('bench') : null;
+const channel = MODE === 'channel' ? server.channel('bench', process.env.BROKER ? { broker: process.env.BROKER } : {}) : null;
+let publishFailures = 0;
 
 if (app) {
   app.get('/sse', (req, res) => {
@@ -41,9 +46,12 @@ if (!app) {
   });
 }
 
-startTicks(
+const publishes = process.env.PUBLISH !== '0';
+if (publishes) startTicks(
   channel
-    ? (json) => channel.publish(json)
+    ? process.env.BROKER
+      ? (json) => channel.publish(json).catch(() => publishFailures++)
+      : (json) => channel.publish(json)
     : app
       ? (json) => {
           const frame = `data: ${json}\n\n`;
@@ -56,7 +64,7 @@ startTicks(
 
 server.listen(Number(process.env.PORT || 0), '127.0.0.1').then((port) =>
   ready(port, () => {
-    process.stderr.write(`sse-hyper-sse ${MODE} stats: ${JSON.stringify(server.stats())}\n`);
+    process.stderr.write(`sse-hyper-sse ${MODE} stats: ${JSON.stringify(server.stats())}${publishFailures ? `, ${publishFailures} publishes failed` : ''}\n`);
     return server.close({ timeout: 1000 });
   }),
 );

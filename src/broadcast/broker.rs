@@ -1,5 +1,5 @@
-//! Channels shared across processes through Redis (issue 15): the Redis side only.
-//! Not wired to JS yet; see the module's tests for what it guarantees so far.
+//! Channels shared across processes through Redis: the Redis side (the wiring to
+//! local channels is bridge/native_broker.rs).
 //!
 //! Design (after Centrifugo's Redis engine): one Lua script per publish, so Redis does
 //! a constant amount of work per event whatever the subscriber count:
@@ -12,7 +12,8 @@
 //! `<event>` is the event already encoded for the wire without its `id:` line (encoded
 //! once, by the publisher); a subscriber puts `id: epoch-offset` in front. A client's
 //! Last-Event-ID maps straight to `XRANGE <stream> (<offset>-1 +` when its epoch is the
-//! current one; otherwise its missed range is gone, and the caller says so.
+//! current one; otherwise its missed range is gone, and the client gets a gap notice
+//! (`gap_event`) before whatever is still kept.
 
 use redis::aio::ConnectionLike;
 use redis::{RedisResult, Script};
@@ -116,52 +117,132 @@ pub fn parse_message(payload: &[u8]) -> Option<(EventId, &[u8])> {
   Some((EventId { epoch: epoch.to_string(), offset }, &payload[second + 1..]))
 }
 
-/// What a client that last saw `after` missed.
+/// Why a client (or a process) cannot have every event it missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GapReason {
+  /// Its events were trimmed from the history (it was away longer than `history` events).
+  Trimmed,
+  /// The history it knew is gone: Redis lost it (restarted empty), or the id is of no
+  /// history Redis has.
+  Reset,
+  /// Redis could not be read: what was missed is unknown (the client keeps its id).
+  Unavailable,
+}
+
+impl GapReason {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Self::Trimmed => "trimmed",
+      Self::Reset => "reset",
+      Self::Unavailable => "unavailable",
+    }
+  }
+}
+
+/// What a client that last saw some event missed: a gap first when some of it is gone
+/// (with the id to resume from after the gap, if there is a history to resume in),
+/// then every event still kept after it, in order.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Missed {
-  /// Every event after it, in order (possibly none).
-  Events(Vec<(EventId, Vec<u8>)>),
-  /// Some of them are no longer kept (trimmed, or a new epoch): the client must be told.
-  Gone,
+pub struct Missed {
+  pub gap: Option<(GapReason, Option<EventId>)>,
+  pub events: Vec<(EventId, Vec<u8>)>,
 }
 
-/// The current epoch of channel `name`'s history, if it has one.
-pub async fn epoch_of<C: ConnectionLike>(conn: &mut C, name: &str) -> RedisResult<Option<String>> {
-  redis::cmd("HGET").arg(&Keys::of(name).meta).arg("epoch").query_async(conn).await
+/// The channel's history as one read saw it: its epoch (none if Redis has none), the
+/// last offset given, and the kept events after the client's (all of them when the
+/// client's epoch is not the current one).
+#[derive(Debug)]
+pub struct HistoryRead {
+  pub epoch: Option<String>,
+  pub offset: u64,
+  pub events: Vec<(EventId, Vec<u8>)>,
 }
 
-/// Every event of `epoch` still kept (a history that began while this process was cut
-/// off from Redis: it was restarted empty).
-pub async fn kept_since_start<C: ConnectionLike>(conn: &mut C, name: &str, epoch: &str) -> RedisResult<Vec<(EventId, Vec<u8>)>> {
-  read_range(conn, name, epoch, "-").await
-}
+/// One script, so the epoch, the offset and the range are one moment's (a publish
+/// between separate reads would look like a trimmed event).
+const READ_LUA: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then return {'', '0', {}} end
+local offset = redis.call('HGET', KEYS[1], 'offset') or '0'
+local from = '-'
+if epoch == ARGV[1] then from = '(' .. ARGV[2] .. '-1' end
+return {epoch, offset, redis.call('XRANGE', KEYS[2], from, '+')}
+";
 
-/// The stream's entries from `start` (an XRANGE bound) on, as events of `epoch`.
-async fn read_range<C: ConnectionLike>(conn: &mut C, name: &str, epoch: &str, start: &str) -> RedisResult<Vec<(EventId, Vec<u8>)>> {
-  let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE").arg(&Keys::of(name).stream).arg(start).arg("+").query_async(conn).await?;
-  Ok(entries
+/// Reads what came after `after` in channel `name`'s history.
+pub async fn read_after<C: ConnectionLike>(conn: &mut C, name: &str, after: &EventId) -> RedisResult<HistoryRead> {
+  let keys = Keys::of(name);
+  type Entries = Vec<(String, Vec<(String, Vec<u8>)>)>;
+  let (epoch, offset, entries): (String, u64, Entries) =
+    Script::new(READ_LUA).key(&keys.meta).key(&keys.stream).arg(&after.epoch).arg(after.offset).invoke_async(conn).await?;
+  let events = entries
     .into_iter()
     .map(|(id, fields)| {
       let offset = id.split('-').next().and_then(|o| o.parse().ok()).unwrap_or(0);
       let event = fields.into_iter().find(|(k, _)| k == "e").map(|(_, v)| v).unwrap_or_default();
-      (EventId { epoch: epoch.to_string(), offset }, event)
+      (EventId { epoch: epoch.clone(), offset }, event)
     })
-    .collect())
+    .collect();
+  Ok(HistoryRead { epoch: (!epoch.is_empty()).then_some(epoch), offset, events })
 }
 
-/// The events of channel `name` after `after`, from the history.
+/// Where channel `name`'s history stands: its epoch and last offset (`""`-0 when it
+/// has none yet: every event of the history to come follows it).
+pub async fn position<C: ConnectionLike>(conn: &mut C, name: &str) -> RedisResult<EventId> {
+  let (epoch, offset): (Option<String>, Option<u64>) = redis::cmd("HMGET").arg(&Keys::of(name).meta).arg("epoch").arg("offset").query_async(conn).await?;
+  Ok(EventId { epoch: epoch.unwrap_or_default(), offset: offset.unwrap_or(0) })
+}
+
+/// What a client that last saw `after` missed, given a read of the history. An
+/// `after` of epoch `""` stands before any history: it missed everything kept.
+pub fn missed(after: &EventId, read: HistoryRead) -> Missed {
+  let Some(epoch) = read.epoch else {
+    if after.epoch.is_empty() {
+      return Missed { gap: None, events: Vec::new() };
+    }
+    // No history at all (Redis restarted empty and nothing was published since).
+    return Missed { gap: Some((GapReason::Reset, None)), events: Vec::new() };
+  };
+  // Where the gap leaves the client: just before the first event it gets, or at the end.
+  let resume = |events: &[(EventId, Vec<u8>)]| EventId { epoch: epoch.clone(), offset: events.first().map_or(read.offset, |(id, _)| id.offset - 1) };
+  if after.epoch.is_empty() && read.events.first().is_none_or(|(id, _)| id.offset == 1) {
+    return Missed { gap: None, events: read.events };
+  }
+  if epoch != after.epoch {
+    return Missed { gap: Some((GapReason::Reset, Some(resume(&read.events)))), events: read.events };
+  }
+  let whole = read.offset <= after.offset || read.events.first().is_some_and(|(id, _)| id.offset == after.offset + 1);
+  if whole {
+    return Missed { gap: None, events: read.events };
+  }
+  Missed { gap: Some((GapReason::Trimmed, Some(resume(&read.events)))), events: read.events }
+}
+
+/// The events of channel `name` after `after`, from the history, in one read.
 pub async fn missed_since<C: ConnectionLike>(conn: &mut C, name: &str, after: &EventId) -> RedisResult<Missed> {
-  if epoch_of(conn, name).await?.as_deref() != Some(after.epoch.as_str()) {
-    return Ok(Missed::Gone);
+  Ok(missed(after, read_after(conn, name, after).await?))
+}
+
+/// The gap notice a client gets (`event: gap`), encoded without its id line: `data` is
+/// JSON with the reason and the id the client had.
+pub fn gap_event(reason: GapReason, last_event_id: &str) -> Vec<u8> {
+  let data = format!("{{\"reason\":\"{}\",\"last_event_id\":{}}}", reason.as_str(), json_string(last_event_id));
+  crate::sse::encode::encode_event(&crate::sse::encode::Event { id: None, event: Some("gap"), data: &data, retry: None }).to_vec()
+}
+
+fn json_string(s: &str) -> String {
+  let mut out = String::with_capacity(s.len() + 2);
+  out.push('"');
+  for c in s.chars() {
+    match c {
+      '"' => out.push_str("\\\""),
+      '\\' => out.push_str("\\\\"),
+      c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+      c => out.push(c),
+    }
   }
-  let out = read_range(conn, name, &after.epoch, &format!("({}-1", after.offset)).await?;
-  // The first one kept must follow `after` directly, or some were trimmed.
-  let current: u64 = redis::cmd("HGET").arg(&Keys::of(name).meta).arg("offset").query_async::<Option<u64>>(conn).await?.unwrap_or(0);
-  let expected = current.saturating_sub(after.offset) as usize;
-  if out.len() != expected || out.first().is_some_and(|(id, _)| id.offset != after.offset + 1) {
-    return Ok(Missed::Gone);
-  }
-  Ok(Missed::Events(out))
+  out.push('"');
+  out
 }
 
 #[cfg(test)]
@@ -184,6 +265,48 @@ mod tests {
     assert_eq!(id, EventId { epoch: "ep1".into(), offset: 7 });
     assert_eq!(event, b"data: a:b\n\n");
     assert!(parse_message(b"nocolon").is_none());
+  }
+
+  fn read(epoch: &str, offset: u64, kept: &[u64]) -> HistoryRead {
+    let events = kept.iter().map(|&o| (EventId { epoch: epoch.into(), offset: o }, format!("data: {o}\n\n").into_bytes())).collect();
+    HistoryRead { epoch: (!epoch.is_empty()).then(|| epoch.to_string()), offset, events }
+  }
+
+  fn offsets(m: &Missed) -> Vec<u64> {
+    m.events.iter().map(|(id, _)| id.offset).collect()
+  }
+
+  #[test]
+  fn missed_events_whole_trimmed_or_of_another_history() {
+    let after = EventId { epoch: "e1".into(), offset: 5 };
+    let id = |e: &str, o| Some(EventId { epoch: e.into(), offset: o });
+    // Everything after 5 is kept: no gap.
+    let m = missed(&after, read("e1", 8, &[6, 7, 8]));
+    assert_eq!((m.gap.clone(), offsets(&m)), (None, vec![6, 7, 8]));
+    // Nothing missed.
+    assert_eq!(missed(&after, read("e1", 5, &[])), Missed { gap: None, events: vec![] });
+    // 6 and 7 were trimmed: a gap that resumes at 7, then 8 and 9.
+    let m = missed(&after, read("e1", 9, &[8, 9]));
+    assert_eq!((m.gap.clone(), offsets(&m)), (Some((GapReason::Trimmed, id("e1", 7))), vec![8, 9]));
+    // Everything after it trimmed: resume at the end.
+    let m = missed(&after, read("e1", 9, &[]));
+    assert_eq!((m.gap.clone(), offsets(&m)), (Some((GapReason::Trimmed, id("e1", 9))), vec![]));
+    // Another history (Redis restarted empty): a gap, then all of the new one.
+    let m = missed(&after, read("e2", 2, &[1, 2]));
+    assert_eq!((m.gap.clone(), offsets(&m)), (Some((GapReason::Reset, id("e2", 0))), vec![1, 2]));
+    // No history at all: a gap with nowhere to resume.
+    assert_eq!(missed(&after, read("", 0, &[])).gap, Some((GapReason::Reset, None)));
+    // A process that started before any history: everything, no gap, unless trimmed.
+    let before = EventId { epoch: String::new(), offset: 0 };
+    assert_eq!(missed(&before, read("e2", 2, &[1, 2])).gap, None);
+    assert_eq!(missed(&before, read("e2", 2, &[1, 2])).events.len(), 2);
+    assert_eq!(missed(&before, read("e2", 9, &[8, 9])).gap, Some((GapReason::Reset, id("e2", 7))));
+  }
+
+  #[test]
+  fn gap_events_are_json_and_one_event() {
+    let e = String::from_utf8(gap_event(GapReason::Trimmed, "a\"b")).unwrap();
+    assert_eq!(e, "event: gap\ndata: {\"reason\":\"trimmed\",\"last_event_id\":\"a\\\"b\"}\n\n");
   }
 
   #[test]

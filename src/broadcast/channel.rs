@@ -48,6 +48,9 @@ struct Stored {
 
 struct Inner {
   subscribers: Vec<Arc<StreamQueue>>,
+  /// Streams waiting for a replay read elsewhere (a broker's history): what is
+  /// published meanwhile is kept for them (id, bytes) and follows the replay.
+  held: Vec<(Arc<StreamQueue>, Vec<(Option<String>, Bytes)>)>,
   history: VecDeque<Stored>,
   next_seq: u64,
   closed: bool,
@@ -60,7 +63,7 @@ pub struct Channel {
 
 impl Channel {
   pub fn new(options: ChannelOptions) -> Self {
-    Self { options, inner: Mutex::new(Inner { subscribers: Vec::new(), history: VecDeque::new(), next_seq: 1, closed: false }) }
+    Self { options, inner: Mutex::new(Inner { subscribers: Vec::new(), held: Vec::new(), history: VecDeque::new(), next_seq: 1, closed: false }) }
   }
 
   /// Encodes `ev` once and queues the same bytes to every subscriber. Without an id,
@@ -86,21 +89,19 @@ impl Channel {
   }
 
   /// Delivers an event published elsewhere (a broker): `body` is the event encoded
-  /// without its id line, `id` goes in front. Kept in the history like a publish.
-  pub fn deliver_encoded(&self, id: &str, body: &[u8]) -> Delivery {
+  /// without its id line, `id` (if any) goes in front. Kept in the history like a publish.
+  pub fn deliver_encoded(&self, id: Option<&str>, body: &[u8]) -> Delivery {
     let mut inner = self.inner.lock();
     if inner.closed {
       return Delivery::default();
     }
     let seq = inner.next_seq;
     inner.next_seq += 1;
-    let head = encode_event(&Event { id: Some(id), event: None, data: "", retry: None });
-    // `head` is "id: X\ndata: \n\n"; keep its id line only.
-    let id_line = &head[..head.iter().position(|&b| b == b'\n').map_or(head.len(), |i| i + 1)];
-    let mut bytes = bytes::BytesMut::with_capacity(id_line.len() + body.len());
-    bytes.extend_from_slice(id_line);
-    bytes.extend_from_slice(body);
-    self.fan_out(inner, seq, Some(id), bytes.freeze())
+    let bytes = match id {
+      Some(id) => with_id(id, body),
+      None => Bytes::copy_from_slice(body),
+    };
+    self.fan_out(inner, seq, id, bytes)
   }
 
   /// Keeps `bytes` in the history (if any) and queues them to every subscriber.
@@ -133,6 +134,9 @@ impl Channel {
       Pushed::Closed => false,
       }
     });
+    for (_, kept) in inner.held.iter_mut() {
+      kept.push((id.map(str::to_string), bytes.clone()));
+    }
     drop(inner);
     drop(held);
     delivery
@@ -169,6 +173,64 @@ impl Channel {
     Some(replayed)
   }
 
+  /// Adds a stream whose missed events must come from elsewhere (a broker's history)
+  /// unless the local history holds `last_event_id`: then it is subscribed and replayed
+  /// here at once (`Replayed`). Otherwise it is held (`Held`): events published from
+  /// now on are kept for it until `release` queues the replay and then them.
+  pub fn subscribe_or_hold(self: &Arc<Self>, queue: Arc<StreamQueue>, last_event_id: &str) -> Join {
+    let mut inner = self.inner.lock();
+    if inner.closed || !queue.is_open() {
+      return Join::Refused;
+    }
+    if inner.subscribers.iter().chain(inner.held.iter().map(|(q, _)| q)).any(|q| Arc::ptr_eq(q, &queue)) {
+      return Join::Replayed(0);
+    }
+    let me: Weak<dyn Membership> = Arc::downgrade(self) as Weak<dyn Membership>;
+    if !queue.join(me) {
+      return Join::Refused;
+    }
+    if let Some(ms) = self.options.retry {
+      queue.push(encode_retry(ms));
+    }
+    let last = strip_id(last_event_id);
+    match inner.history.iter().rposition(|s| s.id.as_deref() == Some(last.as_str())) {
+      Some(i) => {
+        let mut replayed = 0;
+        for stored in inner.history.iter().skip(i + 1) {
+          if matches!(queue.push_event(stored.bytes.clone()), Pushed::Queued { .. }) {
+            replayed += 1;
+          }
+        }
+        inner.subscribers.push(queue);
+        Join::Replayed(replayed)
+      }
+      None => {
+        inner.held.push((queue, Vec::new()));
+        Join::Held
+      }
+    }
+  }
+
+  /// Ends a hold: queues `replay` (encoded events), then the events published during
+  /// the hold that `follows` accepts (by id: those the replay did not carry), and
+  /// makes the stream a live subscriber. None if the stream or the channel is gone.
+  pub fn release(&self, queue: &Arc<StreamQueue>, replay: &[Bytes], follows: impl Fn(Option<&str>) -> bool) -> Option<u32> {
+    let mut inner = self.inner.lock();
+    let i = inner.held.iter().position(|(q, _)| Arc::ptr_eq(q, queue))?;
+    let (queue, kept) = inner.held.swap_remove(i);
+    if inner.closed || !queue.is_open() {
+      return None;
+    }
+    let mut sent = 0;
+    for bytes in replay.iter().cloned().chain(kept.into_iter().filter(|(id, _)| follows(id.as_deref())).map(|(_, b)| b)) {
+      if matches!(queue.push_event(bytes), Pushed::Queued { .. }) {
+        sent += 1;
+      }
+    }
+    inner.subscribers.push(queue);
+    Some(sent)
+  }
+
   pub fn unsubscribe(&self, queue: &Arc<StreamQueue>) -> bool {
     let removed = self.remove(queue);
     if removed {
@@ -179,6 +241,10 @@ impl Channel {
 
   fn remove(&self, queue: &StreamQueue) -> bool {
     let mut inner = self.inner.lock();
+    if let Some(i) = inner.held.iter().position(|(q, _)| std::ptr::eq(Arc::as_ptr(q), queue)) {
+      inner.held.swap_remove(i);
+      return true;
+    }
     match inner.subscribers.iter().position(|q| std::ptr::eq(Arc::as_ptr(q), queue)) {
       Some(i) => {
         // Order among subscribers carries no meaning: O(1) removal.
@@ -201,6 +267,7 @@ impl Channel {
     let mut inner = self.inner.lock();
     inner.closed = true;
     inner.subscribers.clear();
+    inner.held.clear();
     inner.history.clear();
   }
 }
@@ -209,6 +276,28 @@ impl Membership for Channel {
   fn leave(&self, stream: &StreamQueue) {
     self.remove(stream);
   }
+}
+
+/// How `subscribe_or_hold` took a stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Join {
+  /// Subscribed, with this many events replayed from the local history.
+  Replayed(u32),
+  /// Waiting for `release` with the replay read elsewhere.
+  Held,
+  /// The stream or the channel is closed.
+  Refused,
+}
+
+/// An event encoded without its id line (as a broker carries it), with `id` in front.
+pub fn with_id(id: &str, body: &[u8]) -> Bytes {
+  let head = encode_event(&Event { id: Some(id), event: None, data: "", retry: None });
+  // `head` is "id: X\ndata: \n\n" (the id cleaned of CR/LF/NUL); keep its id line only.
+  let id_line = &head[..head.iter().position(|&b| b == b'\n').map_or(head.len(), |i| i + 1)];
+  let mut bytes = bytes::BytesMut::with_capacity(id_line.len() + body.len());
+  bytes.extend_from_slice(id_line);
+  bytes.extend_from_slice(body);
+  bytes.freeze()
 }
 
 /// The id as it will read on the wire (CR, LF and NUL removed), for matching what a
@@ -302,6 +391,41 @@ mod tests {
     let q = stream();
     assert_eq!(c.subscribe(q.clone(), Some("ab")), Some(1));
     assert_eq!(drain(&q), "id: c\ndata: 2\n\n");
+  }
+
+  #[test]
+  fn a_held_stream_gets_the_replay_then_what_was_published_meanwhile() {
+    let c = Arc::new(Channel::new(ChannelOptions { history: 2, retry: None }));
+    c.deliver_encoded(Some("e-1"), b"data: 1\n\n");
+    c.deliver_encoded(Some("e-2"), b"data: 2\n\n");
+    // Known locally: replayed at once.
+    let q = stream();
+    assert_eq!(c.subscribe_or_hold(q.clone(), "e-1"), Join::Replayed(1));
+    assert_eq!(drain(&q), "id: e-2\ndata: 2\n\n");
+    // Unknown locally: held while the replay is read elsewhere.
+    let q = stream();
+    assert_eq!(c.subscribe_or_hold(q.clone(), "e-0"), Join::Held);
+    c.deliver_encoded(Some("e-3"), b"data: 3\n\n");
+    assert_eq!(drain(&q), "", "nothing reaches a held stream");
+    // The replay read 1..3; 3 came live too and is not sent twice.
+    let replay: Vec<Bytes> = (1..=3).map(|i| with_id(&format!("e-{i}"), format!("data: {i}\n\n").as_bytes())).collect();
+    assert_eq!(c.release(&q, &replay, |id| id != Some("e-3")), Some(3));
+    c.deliver_encoded(Some("e-4"), b"data: 4\n\n");
+    let mut got = String::new();
+    loop {
+      let part = drain(&q);
+      if part.is_empty() {
+        break;
+      }
+      got.push_str(&part);
+    }
+    assert_eq!(got, "id: e-1\ndata: 1\n\nid: e-2\ndata: 2\n\nid: e-3\ndata: 3\n\nid: e-4\ndata: 4\n\n");
+    // A held stream that closes leaves; its release finds nothing.
+    let q = stream();
+    assert_eq!(c.subscribe_or_hold(q.clone(), "zz"), Join::Held);
+    q.close();
+    assert_eq!(c.release(&q, &[], |_| true), None);
+    assert!(c.inner.lock().held.is_empty());
   }
 
   #[test]

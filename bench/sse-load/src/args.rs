@@ -19,6 +19,7 @@ OPTIONS:
                           binding each socket before connect to get past the ephemeral-port range
   --pid PID               server process: sample utime+stime (/proc/PID/stat) and VmRSS
                           (/proc/PID/status) at the start and end of the window
+  --also-pid PID          another server process (repeatable): its CPU counts with --pid's
   --connect-only          open all connections, report the time to establish them and the
                           server RSS, hold them for --duration (no warmup), then exit
   --json                  also print one JSON object as the final line of stdout
@@ -65,6 +66,8 @@ pub struct Args {
     pub warmup: f64,
     pub sources: u8,
     pub pid: Option<u32>,
+    /// More server processes whose CPU counts with `pid`'s (several workers).
+    pub also_pids: Vec<u32>,
     pub connect_only: bool,
     pub json: bool,
     pub threads: usize,
@@ -163,6 +166,7 @@ pub fn parse(argv: impl Iterator<Item = String>) -> Result<Parsed, String> {
         warmup: 2.0,
         sources: 1,
         pid: None,
+        also_pids: Vec::new(),
         connect_only: false,
         json: false,
         threads: 2,
@@ -190,6 +194,7 @@ pub fn parse(argv: impl Iterator<Item = String>) -> Result<Parsed, String> {
             "--warmup" => a.warmup = secs("warmup", &value("--warmup")?, 60.0)?,
             "--sources" => a.sources = num("sources", &value("--sources")?)?,
             "--pid" => a.pid = Some(num("pid", &value("--pid")?)?),
+            "--also-pid" => a.also_pids.push(num("also-pid", &value("--also-pid")?)?),
             "--connect-only" => a.connect_only = true,
             "--json" => a.json = true,
             "--threads" => a.threads = num("threads", &value("--threads")?)?,

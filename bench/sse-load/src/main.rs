@@ -346,10 +346,11 @@ struct ProcSample {
     at: Instant,
 }
 
-fn sample(pid: Option<u32>) -> ProcSample {
+fn sample(pid: Option<u32>, also: &[u32]) -> ProcSample {
     let pid = pid.map(|p| p.to_string());
+    let others: Option<u64> = also.iter().map(|p| stats::cpu_ticks(&p.to_string())).sum();
     ProcSample {
-        cpu_ticks: pid.as_deref().and_then(stats::cpu_ticks),
+        cpu_ticks: pid.as_deref().and_then(stats::cpu_ticks).zip(others).map(|(a, b)| a + b),
         rss: pid.as_deref().and_then(stats::rss_kib),
         self_ticks: stats::cpu_ticks("self"),
         at: Instant::now(),
@@ -428,7 +429,7 @@ async fn run(args: &Args) -> Report {
     } else {
         tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
     }
-    let s0 = sample(args.pid);
+    let s0 = sample(args.pid, &args.also_pids);
     let ws = stats::now_us();
     let dur_us = (args.duration * 1e6) as u64;
     shared.win_end.store(ws + dur_us, Relaxed);
@@ -446,7 +447,7 @@ async fn run(args: &Args) -> Report {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    let s1 = sample(args.pid);
+    let s1 = sample(args.pid, &args.also_pids);
     for h in &handles {
         h.abort();
     }
@@ -673,8 +674,9 @@ fn build_report(
     if let Some(pid) = args.pid {
         let _ = writeln!(
             t,
-            "server      pid {} CPU {} = {} over {:.2} s, {} per event; RSS KiB before connect {} / window start {} / end {}{}",
+            "server      pid {}{} CPU {} = {} over {:.2} s, {} per event; RSS KiB before connect {} / window start {} / end {}{}",
             pid,
+            if args.also_pids.is_empty() { String::new() } else { format!(" (+ {:?})", args.also_pids) },
             fmt_opt(cpu_s, 2, " s"),
             fmt_opt(cpu_pct, 1, " %"),
             window_s,
