@@ -335,13 +335,18 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
           if !wanted.contains(&name) {
             let Some(s) = shared.upgrade() else { return };
             let channel_name = s.names.lock().get(&name).cloned();
-            if let Some(channel_name) = channel_name {
-              s.mark_start(&name, &channel_name).await;
+            if let Some(channel_name) = &channel_name {
+              s.mark_start(&name, channel_name).await;
             }
-            drop(s);
             if sink.subscribe(&name).await.is_err() {
               wanted.push(name);
               break;
+            }
+            // Published between the mark and the subscription: from the history, now
+            // (a later message would find the gap too, but there may be none).
+            let channel = s.channels.lock().get(&name).and_then(Weak::upgrade);
+            if let (Some(channel_name), Some(channel)) = (channel_name, channel) {
+              s.catch_up(&name, &channel_name, &channel).await;
             }
             wanted.push(name);
           }
