@@ -231,6 +231,41 @@ test('channels over Redis: one process publishes in call order; a closed channel
   assert.deepEqual(ids.map((id) => Number(id.split('-')[1])), [1, 2, 3, 4, 5, 6, 7, 8]);
   assert.ok(ids.every((id) => id.split('-')[0] === ids[0].split('-')[0]), 'one epoch');
   await assert.rejects(ch.publish({ id: 'mine', data: 'x' }), TypeError);
+  // A burst goes out in pipelined round trips: all taken, in call order.
+  const burst = await Promise.all(Array.from({ length: 5000 }, (_, i) => ch.publish(`b${i}`)));
+  assert.deepEqual(burst.map((id) => Number(id.split('-')[1])), Array.from({ length: 5000 }, (_, i) => i + 9));
   ch.close();
   await assert.rejects(ch.publish('after close'), /channel is closed/);
+});
+
+test('channels over Redis: two servers of one process share a channel name; history 0 replays nothing but tells', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {
+  const hyper = require('..');
+  const redisPort = await freePort();
+  const redis = await startRedis(redisPort);
+  t.after(() => redis.kill());
+  const broker = `redis://127.0.0.1:${redisPort}/`;
+  const servers = [new hyper.Server({ broker }), new hyper.Server({ broker })];
+  const channels = servers.map((s) => s.channel('shared'));
+  const ports = [];
+  for (const [i, s] of servers.entries()) {
+    s.get('/sse', (req, res) => channels[i].subscribe(res));
+    ports.push(await s.listen(0, '127.0.0.1'));
+    t.after(() => s.close());
+  }
+  const clients = ports.map((p) => listen(p));
+  await sleep(300);
+  const first = await channels[0].publish('one');
+  await waitFor(() => clients.every((c) => c.events.length === 1), 5000, 'both servers to deliver');
+  // Closing one server's channel leaves the other's delivering.
+  channels[1].close();
+  await channels[0].publish('two');
+  await waitFor(() => clients[0].events.length === 2, 5000, 'the other to go on');
+  await sleep(100);
+  assert.equal(clients[1].events.length, 1);
+  // history 0: a client that missed events gets no replay, only the notice (resume at the newest).
+  const late = listen(ports[0], first);
+  await waitFor(() => late.events.length === 1, 5000, 'the notice');
+  assert.deepEqual(late.events[0].gap, { reason: 'trimmed', last_event_id: first });
+  assert.equal(late.events[0].id, clients[0].events[1].id);
+  for (const c of [...clients, late]) c.req.destroy();
 });

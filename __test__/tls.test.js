@@ -225,6 +225,28 @@ test('hosts (SNI): a certificate per host name, wildcards, removal, and missing 
   assert.equal(await peerName(port, 'bad.test'), 'cert-a', 'a refused host changes nothing');
   const plain = new hyper.Server();
   assert.throws(() => plain.hosts.add('a.test', { key_file_name: A.key, cert_file_name: A.cert }), /need a TLS server/);
+  // Names as SNI matches them: one entry whatever the case or a trailing dot.
+  server.hosts.add('Mixed.Test.', { key_file_name: H.key, cert_file_name: H.cert });
+  server.hosts.add('mixed.test', { key_file_name: H.key, cert_file_name: H.cert });
+  assert.ok(Object.keys(server.hosts.registered).includes('mixed.test'));
+  assert.equal(Object.keys(server.hosts.registered).filter((n) => n.startsWith('mixed')).length, 1);
+  assert.equal(await peerName(port, 'mixed.test'), 'cert-host');
+  server.hosts.remove('MIXED.TEST');
+  assert.equal(await peerName(port, 'mixed.test'), 'cert-a');
+  assert.ok(!Object.keys(server.hosts.registered).includes('mixed.test'));
+});
+
+test('hosts added before a listen that failed still serve after the next one', async (t) => {
+  const H = selfSignedCert(DIR, 'cert-early', ['early.test']);
+  const taken = new hyper.Server();
+  const busy = await taken.listen(0, '127.0.0.1');
+  t.after(() => taken.close());
+  const server = new hyper.Server({ key_file_name: A.key, cert_file_name: A.cert });
+  server.hosts.add('early.test', { key_file_name: H.key, cert_file_name: H.cert });
+  await assert.rejects(server.listen(busy, '127.0.0.1'), { code: 'EADDRINUSE' });
+  const port = await server.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  assert.equal(await peerName(port, 'early.test'), 'cert-early');
 });
 
 test('TLS options: Node names, passphrase-protected keys, and half configs rejected', async (t) => {

@@ -13,8 +13,8 @@
 //     script count too) over the publishes (the EVALSHA/EVAL calls).
 // A redis-server is started here on 127.0.0.1 (persistence off) and stopped after.
 //
-//   node bench/broker.js [--rounds 3] [--clients 1000] [--seconds 5] [--ticks 10,1]
-// Writes bench/BROKER.md.
+//   node bench/broker.js [--rounds 3] [--clients 1000] [--seconds 5] [--ticks 10,1] [--out BROKER.md]
+// Writes bench/<out>.
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
 const net = require('net');
@@ -22,7 +22,7 @@ const os = require('os');
 const path = require('path');
 const { options, startServer, stopServer, cpuTicks, median, sseLoad } = require('./lib');
 
-const opt = options({ rounds: 3, clients: 1000, seconds: 5, ticks: '10,1' });
+const opt = options({ rounds: 3, clients: 1000, seconds: 5, ticks: '10,1', out: 'BROKER.md' });
 const TICKS = String(opt.ticks).split(',').map(Number);
 const HZ = 100; // clock ticks per second (/proc/<pid>/stat)
 
@@ -147,7 +147,7 @@ async function main() {
     lines.push('');
   }
   const out = lines.join('\n');
-  fs.writeFileSync(path.join(__dirname, 'BROKER.md'), out);
+  fs.writeFileSync(path.join(__dirname, opt.out), out);
   console.log(out);
 }
 

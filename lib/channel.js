@@ -50,7 +50,7 @@ class Channel {
     }
     if (last_event_id === undefined) last_event_id = res._req.get('last-event-id');
     // Shared: what the local history lacks comes from Redis (or a gap notice), then live.
-    if (this._broker && last_event_id !== undefined && !this._closed) return this._broker.subscribe(this.name, this._native, res._server._native, res._id, String(last_event_id));
+    if (this._broker && last_event_id !== undefined && !this._closed) return this._broker.subscribe(this.name, this._native, res._server._native, res._id, String(last_event_id), this._history);
     return this._native.subscribe(res._server._native, res._id, last_event_id === undefined ? undefined : String(last_event_id));
   }
 
@@ -93,7 +93,7 @@ class Channel {
   /** Forgets all subscribers and refuses further publishes; their streams stay open. */
   close() {
     this._closed = true;
-    if (this._broker) this._broker.detach(this.name);
+    if (this._broker) this._broker.detach(this.name, this._native);
     this._native.close();
   }
 }

@@ -37,7 +37,7 @@ class HostManager extends EventEmitter {
     if (options.ca != null || options.ca_file_name != null) throw new Error('hosts.add: client certificates (ca, ca_file_name) are set for the whole server, not per host');
     const m = tlsMaterial(options);
     this.#native.addServerName(hostname, { key: m.key, cert: m.cert, passphrase: m.passphrase });
-    this.#hosts[hostname] = { ...options };
+    this.#hosts[hostKey(hostname)] = { ...options };
     return this;
   }
 
@@ -45,11 +45,11 @@ class HostManager extends EventEmitter {
   remove(hostname) {
     checkName(hostname, 'remove');
     this.#native.removeServerName(hostname);
-    delete this.#hosts[hostname];
+    delete this.#hosts[hostKey(hostname)];
     return this;
   }
 
-  /** The registered host names and the options each was added with. */
+  /** The registered host names (lower case, no trailing dot, as SNI matches them) and the options each was added with. */
   get registered() {
     return this.#hosts;
   }
@@ -58,6 +58,11 @@ class HostManager extends EventEmitter {
   _missing(hostname) {
     this.emit('missing', hostname);
   }
+}
+
+/** A host name as SNI matches it (src/server/tls.rs host_key). */
+function hostKey(hostname) {
+  return hostname.replace(/\.$/, '').toLowerCase();
 }
 
 function checkName(hostname, method) {

@@ -50,7 +50,7 @@ async fn publish_numbers_events_fans_them_out_and_replays_what_was_missed() {
 
   let mut ids = Vec::new();
   for i in 1..=5 {
-    ids.push(publish(&mut conn, "news", format!("data: {i}\n\n").as_bytes(), 100).await.unwrap());
+    ids.push(publish(&mut conn, "news", format!("data: {i}\n\n").as_bytes(), 100, None).await.unwrap());
   }
   // One epoch, offsets 1..5, in order.
   assert!(ids.iter().all(|id| id.epoch == ids[0].epoch));
@@ -66,17 +66,17 @@ async fn publish_numbers_events_fans_them_out_and_replays_what_was_missed() {
   }
 
   // A client that saw the second event missed the last three.
-  let missed = missed_since(&mut conn, "news", &ids[1]).await.unwrap();
+  let missed = missed_since(&mut conn, "news", &ids[1], false).await.unwrap();
   assert_eq!(missed.gap, None, "the history holds them");
   assert_eq!(missed.events.iter().map(|(id, _)| id.offset).collect::<Vec<_>>(), vec![3, 4, 5]);
   assert_eq!(missed.events[0].1, b"data: 3\n\n");
-  assert_eq!(missed_since(&mut conn, "news", &ids[4]).await.unwrap(), Missed { gap: None, events: vec![] });
+  assert_eq!(missed_since(&mut conn, "news", &ids[4], false).await.unwrap(), Missed { gap: None, events: vec![] });
 
   // Trimmed away: the client is told, not silently skipped.
   for i in 6..=400 {
-    publish(&mut conn, "news", format!("data: {i}\n\n").as_bytes(), 10).await.unwrap();
+    publish(&mut conn, "news", format!("data: {i}\n\n").as_bytes(), 10, None).await.unwrap();
   }
-  let missed = missed_since(&mut conn, "news", &ids[1]).await.unwrap();
+  let missed = missed_since(&mut conn, "news", &ids[1], false).await.unwrap();
   let (reason, resume) = missed.gap.expect("trimmed: a gap");
   assert_eq!(reason, GapReason::Trimmed);
   // Resumes just before the first event still kept, which follow in order up to 400.
@@ -86,11 +86,40 @@ async fn publish_numbers_events_fans_them_out_and_replays_what_was_missed() {
 
   // Redis lost everything (restarted empty): a new epoch; old ids are gone.
   redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await.unwrap();
-  let fresh = publish(&mut conn, "news", b"data: after\n\n", 100).await.unwrap();
+  let fresh = publish(&mut conn, "news", b"data: after\n\n", 100, None).await.unwrap();
   assert_ne!(fresh.epoch, ids[0].epoch);
   assert_eq!(fresh.offset, 1);
-  let missed = missed_since(&mut conn, "news", &ids[4]).await.unwrap();
+  let missed = missed_since(&mut conn, "news", &ids[4], false).await.unwrap();
   assert_eq!(missed.gap, Some((GapReason::Reset, Some(EventId { epoch: fresh.epoch.clone(), offset: 0 }))));
   assert_eq!(missed.events.len(), 1, "then all of the new history");
-  assert_eq!(EventId::parse(&fresh.to_string()), Some(fresh));
+  assert_eq!(EventId::parse(&fresh.to_string()), Some(fresh.clone()));
+
+  // Redis came back from an older snapshot (its offset went back): a process that saw
+  // further publishes under a new epoch, so no id names two events, and the stream
+  // holds only the new epoch's events.
+  for _ in 0..3 {
+    publish(&mut conn, "news", b"data: x\n\n", 100, None).await.unwrap();
+  }
+  let seen = EventId { epoch: fresh.epoch.clone(), offset: 4 };
+  redis::cmd("HSET").arg(Keys::of("news").meta).arg("offset").arg(2).query_async::<()>(&mut conn).await.unwrap();
+  let next = publish(&mut conn, "news", b"data: y\n\n", 100, Some(&seen)).await.unwrap();
+  assert_ne!(next.epoch, fresh.epoch);
+  assert_eq!(next.offset, 3);
+  let missed = missed_since(&mut conn, "news", &seen, false).await.unwrap();
+  assert_eq!(missed.gap, Some((GapReason::Reset, Some(EventId { epoch: next.epoch.clone(), offset: 2 }))));
+  assert_eq!(missed.events.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>(), vec![next.to_string()]);
+  // The same found by a process's own catch-up read: a new epoch at once.
+  redis::cmd("HSET").arg(Keys::of("news").meta).arg("offset").arg(1).query_async::<()>(&mut conn).await.unwrap();
+  let missed = missed_since(&mut conn, "news", &next, true).await.unwrap();
+  let (reason, resume) = missed.gap.unwrap();
+  assert_eq!(reason, GapReason::Reset);
+  assert_ne!(resume.unwrap().epoch, next.epoch);
+  // A client's claim never changes the epoch.
+  let claim = EventId { epoch: resume_epoch(&mut conn).await, offset: 999 };
+  missed_since(&mut conn, "news", &claim, false).await.unwrap();
+  assert_eq!(resume_epoch(&mut conn).await, claim.epoch);
+}
+
+async fn resume_epoch(conn: &mut redis::aio::MultiplexedConnection) -> String {
+  redis::cmd("HGET").arg(Keys::of("news").meta).arg("epoch").query_async(conn).await.unwrap()
 }

@@ -30,8 +30,8 @@ const REPLAY_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Shared {
   client: redis::Client,
-  /// Local channels by Pub/Sub name.
-  channels: Mutex<HashMap<String, Weak<Channel>>>,
+  /// Local channels by Pub/Sub name (servers of one process may each have one).
+  channels: Mutex<HashMap<String, Vec<Weak<Channel>>>>,
   /// Channel names by Pub/Sub name.
   names: Mutex<HashMap<String, String>>,
   /// Tells the subscriber task to subscribe to a name.
@@ -39,8 +39,9 @@ struct Shared {
   /// Publishes, in call order, to the one task that sends them (see `publisher`).
   publishes: mpsc::UnboundedSender<Outgoing>,
   commands: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
-  /// The last event delivered here, per Pub/Sub name: a message at or before it is a
-  /// duplicate, one past the next is a gap filled from the history first.
+  /// How far this process has got in each history, per Pub/Sub name: the last event
+  /// delivered here, or where the history stood when it subscribed. A message at or
+  /// before it is a duplicate; one past the next is a gap filled from the history first.
   last: Mutex<HashMap<String, broker::EventId>>,
 }
 
@@ -51,11 +52,35 @@ impl Shared {
     Ok(self.commands.get_or_try_init(|| self.client.get_connection_manager_with_config(config)).await?.clone())
   }
 
+  /// The live local channels of `pubsub`.
+  fn local(&self, pubsub: &str) -> Vec<Arc<Channel>> {
+    let mut channels = self.channels.lock();
+    let Some(list) = channels.get_mut(pubsub) else { return Vec::new() };
+    list.retain(|w| w.strong_count() > 0);
+    list.iter().filter_map(Weak::upgrade).collect()
+  }
+
+  /// Delivers one event (or a gap notice) to every local channel of `pubsub`, and notes
+  /// how far this process has got.
+  fn deliver_here(&self, pubsub: &str, channels: &[Arc<Channel>], id: Option<broker::EventId>, body: &[u8]) {
+    let text = id.as_ref().map(ToString::to_string);
+    for channel in channels {
+      channel.deliver_encoded(text.as_deref(), body);
+    }
+    if let Some(id) = id {
+      self.last.lock().insert(pubsub.to_string(), id);
+    }
+  }
+
   /// Delivers `id` (and first whatever this process missed before it) to the local
-  /// channel of `pubsub`, each event once, in order.
+  /// channels of `pubsub`, each event once, in order.
   async fn deliver(&self, pubsub: &str, name: &str, id: broker::EventId, body: &[u8]) {
-    let Some(channel) = self.channels.lock().get(pubsub).and_then(Weak::upgrade) else { return };
-    let behind = match self.last.lock().get(pubsub) {
+    let channels = self.local(pubsub);
+    if channels.is_empty() {
+      return;
+    }
+    let last = self.last.lock().get(pubsub).cloned();
+    let behind = match &last {
       // Delivered already.
       Some(last) if last.epoch == id.epoch && id.offset <= last.offset => return,
       // A gap in this history: the earlier ones first.
@@ -66,22 +91,25 @@ impl Shared {
       Some(_) => true,
       None => false,
     };
-    if behind {
-      self.catch_up(pubsub, name, &channel).await;
-      if self.last.lock().get(pubsub).is_some_and(|l| l.epoch == id.epoch && l.offset >= id.offset) {
-        return;
-      }
+    if behind && !self.catch_up(pubsub, name, &channels).await {
+      // The history cannot be read: what was skipped is unknown, and subscribers are
+      // told so rather than left to think they have it all.
+      let notice = broker::gap_event(broker::GapReason::Unavailable, &last.map(|l| l.to_string()).unwrap_or_default());
+      self.deliver_here(pubsub, &channels, None, &notice);
     }
-    channel.deliver_encoded(Some(&id.to_string()), body);
-    self.last.lock().insert(pubsub.to_string(), id);
+    if self.last.lock().get(pubsub).is_some_and(|l| l.epoch == id.epoch && l.offset >= id.offset) {
+      return;
+    }
+    self.deliver_here(pubsub, &channels, Some(id), body);
   }
 
   /// What came after `after` in channel `name`'s history; None if Redis cannot be
-  /// read. Twice: the first command after Redis came back finds the old connection broken.
-  async fn read_missed(&self, name: &str, after: &broker::EventId) -> Option<broker::Missed> {
+  /// read. Twice: the first command after Redis came back finds the old connection
+  /// broken. `own`: `after` is this process's position (see broker::read_after).
+  async fn read_missed(&self, name: &str, after: &broker::EventId, own: bool) -> Option<broker::Missed> {
     for _ in 0..2 {
       let Ok(mut conn) = self.commands().await else { continue };
-      if let Ok(missed) = broker::missed_since(&mut conn, name, after).await {
+      if let Ok(missed) = broker::missed_since(&mut conn, name, after, own).await {
         return Some(missed);
       }
     }
@@ -90,67 +118,100 @@ impl Shared {
 
   /// Delivers from the history what came after the last event delivered here (after a
   /// reconnect, or a gap in the Pub/Sub stream). Events this process can no longer
-  /// get (trimmed, or Redis restarted empty) become a gap notice to every subscriber.
-  async fn catch_up(&self, pubsub: &str, name: &str, channel: &Channel) {
-    let Some(last) = self.last.lock().get(pubsub).cloned() else { return };
-    // Unreadable: the next reconnect or Pub/Sub gap tries again.
-    let Some(missed) = self.read_missed(name, &last).await else { return };
+  /// get (trimmed, or Redis restarted empty or older) become a gap notice to every
+  /// subscriber. False if the history could not be read.
+  async fn catch_up(&self, pubsub: &str, name: &str, channels: &[Arc<Channel>]) -> bool {
+    let Some(last) = self.last.lock().get(pubsub).cloned() else { return true };
+    let Some(missed) = self.read_missed(name, &last, true).await else { return false };
     if let Some((reason, resume)) = missed.gap {
       let notice = broker::gap_event(reason, &last.to_string());
-      channel.deliver_encoded(resume.as_ref().map(|id| id.to_string()).as_deref(), &notice);
       let resume = resume.unwrap_or(broker::EventId { epoch: String::new(), offset: 0 });
+      self.deliver_here(pubsub, channels, (!resume.epoch.is_empty()).then(|| resume.clone()), &notice);
       self.last.lock().insert(pubsub.to_string(), resume);
     }
     for (id, body) in missed.events {
-      channel.deliver_encoded(Some(&id.to_string()), &body);
-      self.last.lock().insert(pubsub.to_string(), id);
+      self.deliver_here(pubsub, channels, Some(id), &body);
     }
+    true
   }
 
   /// Notes where channel `name`'s history stands before subscribing to it, so events
   /// published before the subscription took are caught up from there, not lost.
   async fn mark_start(&self, pubsub: &str, name: &str) {
-    if self.last.lock().contains_key(pubsub) {
-      return;
-    }
-    let Ok(mut conn) = self.commands().await else { return };
-    if let Ok(at) = broker::position(&mut conn, name).await {
+    if !self.last.lock().contains_key(pubsub) {
+      let Ok(mut conn) = self.commands().await else { return };
+      let Ok(at) = broker::position(&mut conn, name).await else { return };
       self.last.lock().entry(pubsub.to_string()).or_insert(at);
+    }
+    self.mark_channels(pubsub);
+  }
+
+  /// Tells the local channels of `pubsub` that have received nothing yet how far this
+  /// process has got (see Channel::release).
+  fn mark_channels(&self, pubsub: &str) {
+    let Some(at) = self.last.lock().get(pubsub).map(ToString::to_string) else { return };
+    for channel in self.local(pubsub) {
+      channel.set_reached_if_unset(&at);
     }
   }
 
   /// Replays to a held stream what its client missed after `last_event_id`, read from
-  /// Redis (a gap notice first when some of it is gone), then lets it go live.
-  async fn replay_from_history(&self, name: &str, channel: &Channel, queue: &Arc<StreamQueue>, last_event_id: &str) {
+  /// Redis (a gap notice first when some of it is gone; at most `history` events, the
+  /// newest), then lets it go live.
+  async fn replay_from_history(&self, name: &str, channel: &Channel, queue: &Arc<StreamQueue>, last_event_id: &str, history: usize) {
     // An id that is not one of ours stands for no history Redis has.
     let after = broker::EventId::parse(last_event_id).unwrap_or(broker::EventId { epoch: "-".into(), offset: 0 });
-    let read = tokio::time::timeout(REPLAY_TIMEOUT, self.read_missed(name, &after)).await.ok().flatten();
-    let Some(missed) = read else {
+    let read = tokio::time::timeout(REPLAY_TIMEOUT, self.read_missed(name, &after, false)).await.ok().flatten();
+    let Some(mut missed) = read else {
       // Unknown: the client is told, and keeps its id to try again later.
-      let notice = broker::gap_event(broker::GapReason::Unavailable, last_event_id);
-      channel.release(queue, &[Bytes::from(notice)], |_| true);
+      let notice = Bytes::from(broker::gap_event(broker::GapReason::Unavailable, last_event_id));
+      channel.release(queue, |_, kept| std::iter::once(notice).chain(kept.into_iter().map(|(_, b)| b)).collect());
       return;
     };
-    let mut replay = Vec::with_capacity(missed.events.len() + 1);
-    let mut top = after;
-    if let Some((reason, resume)) = missed.gap {
-      let notice = broker::gap_event(reason, last_event_id);
-      match resume {
-        Some(id) => {
-          replay.push(with_id(&id.to_string(), &notice));
-          top = id;
+    if missed.events.len() > history {
+      // More than the channel keeps: the newest `history`, after a gap notice.
+      let cut = missed.events.len() - history;
+      let resume = broker::EventId { epoch: missed.events[cut - 1].0.epoch.clone(), offset: missed.events[cut - 1].0.offset };
+      missed.events.drain(..cut);
+      let reason = missed.gap.map_or(broker::GapReason::Trimmed, |(r, _)| r);
+      missed.gap = Some((reason, Some(resume)));
+    }
+    let notice = missed.gap.map(|(reason, resume)| (resume, Bytes::from(broker::gap_event(reason, last_event_id))));
+    channel.release(queue, |reached, kept| {
+      // Events this process has not delivered yet come to the stream live, after this:
+      // the replay carries only those up to where the channel has got.
+      let reached = reached.map(broker::EventId::parse);
+      let covered = |id: &broker::EventId| match &reached {
+        Some(Some(r)) => r.epoch == id.epoch && id.offset <= r.offset,
+        Some(None) => false,
+        // Never told where it stands (Redis was down when it subscribed): all of it.
+        None => true,
+      };
+      let mut out = Vec::with_capacity(missed.events.len() + kept.len() + 1);
+      let mut floor = after.clone();
+      if let Some((resume, notice)) = notice {
+        match resume {
+          Some(id) => {
+            out.push(with_id(&id.to_string(), &notice));
+            floor = id;
+          }
+          None => out.push(notice),
         }
-        None => replay.push(Bytes::from(notice)),
       }
-    }
-    for (id, body) in missed.events {
-      replay.push(with_id(&id.to_string(), &body));
-      top = id;
-    }
-    // Events delivered here during the read: those the replay already carried are not sent twice.
-    channel.release(queue, &replay, |id| match id.and_then(broker::EventId::parse) {
-      Some(id) if id.epoch == top.epoch => id.offset > top.offset,
-      _ => true,
+      for (id, body) in &missed.events {
+        if covered(id) {
+          out.push(with_id(&id.to_string(), body));
+          floor = id.clone();
+        }
+      }
+      // Published here during the read: those the replay did not carry.
+      for (id, bytes) in kept {
+        match id.as_deref().and_then(broker::EventId::parse) {
+          Some(id) if id.epoch == floor.epoch && id.offset <= floor.offset => {}
+          _ => out.push(bytes),
+        }
+      }
+      out
     });
   }
 }
@@ -179,8 +240,10 @@ impl NativeBroker {
   #[napi]
   pub fn attach(&self, name: String, channel: &NativeChannel) {
     let pubsub = Keys::of(&name).pubsub;
-    self.shared.channels.lock().insert(pubsub.clone(), Arc::downgrade(channel.inner()));
+    self.shared.channels.lock().entry(pubsub.clone()).or_default().push(Arc::downgrade(channel.inner()));
     self.shared.names.lock().insert(pubsub.clone(), name);
+    // Subscribed already (another server's channel of that name): it starts from here.
+    self.shared.mark_channels(&pubsub);
     let _ = self.shared.subscribe.send(pubsub);
   }
 
@@ -189,7 +252,7 @@ impl NativeBroker {
   /// when it holds that id, else from Redis (then the events follow shortly, and 0 is
   /// returned). -1 if the stream is not open.
   #[napi(catch_unwind)]
-  pub fn subscribe(&self, name: String, channel: &NativeChannel, server: &NativeServer, id: i64, last_event_id: String) -> i32 {
+  pub fn subscribe(&self, name: String, channel: &NativeChannel, server: &NativeServer, id: i64, last_event_id: String, history: u32) -> i32 {
     let Some(queue) = server.stream_of(id as u64) else { return -1 };
     let channel = channel.inner().clone();
     match channel.subscribe_or_hold(queue.clone(), &last_event_id) {
@@ -198,7 +261,7 @@ impl NativeBroker {
       Join::Held => {
         let shared = self.shared.clone();
         napi::bindgen_prelude::spawn(async move {
-          shared.replay_from_history(&name, &channel, &queue, &last_event_id).await;
+          shared.replay_from_history(&name, &channel, &queue, &last_event_id, history as usize).await;
         });
         0
       }
@@ -242,22 +305,46 @@ struct Outgoing {
   done: tokio::sync::oneshot::Sender<redis::RedisResult<broker::EventId>>,
 }
 
-/// Sends publishes one after another, so one process's events are numbered in the
-/// order it published them. A connection Redis dropped (a restart) is retried once.
-/// Each publish ends by its deadline: one still waiting for a connection then is
-/// dropped unsent (it never reaches Redis later, after its caller was told it failed).
+/// Sends publishes in call order, so one process's events are numbered in the order
+/// it published them: what queued up meanwhile goes in one pipelined round trip (a
+/// burst is not held to one event per round trip). A connection Redis dropped (a
+/// restart) is retried once. Each publish ends by its deadline: one still waiting for
+/// a connection then is dropped unsent (it never reaches Redis later, after its caller
+/// was told it failed).
 async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
-  while let Some(out) = queue.recv().await {
+  const MOST_PER_TRIP: usize = 512;
+  let mut batch: Vec<Outgoing> = Vec::new();
+  while let Some(first) = queue.recv().await {
     let Some(s) = shared.upgrade() else { return };
-    if out.done.is_closed() || tokio::time::Instant::now() >= out.deadline {
-      let _ = out.done.send(Err(no_answer()));
-      continue;
+    batch.push(first);
+    while batch.len() < MOST_PER_TRIP {
+      match queue.try_recv() {
+        Ok(out) => batch.push(out),
+        Err(_) => break,
+      }
     }
+    let now = tokio::time::Instant::now();
+    let (live, late): (Vec<Outgoing>, Vec<Outgoing>) = batch.drain(..).partition(|o| !o.done.is_closed() && now < o.deadline);
+    for out in late {
+      let _ = out.done.send(Err(no_answer()));
+    }
+    let Some(deadline) = live.iter().map(|o| o.deadline).min() else { continue };
     let attempts = async {
       let mut result = Err(redis::RedisError::from((redis::ErrorKind::Io, "no connection")));
       for attempt in 0..2 {
         result = match s.commands().await {
-          Ok(mut conn) => broker::publish(&mut conn, &out.name, &out.body, out.history).await,
+          Ok(mut conn) => {
+            let reached: Vec<Option<broker::EventId>> = {
+              let last = s.last.lock();
+              live.iter().map(|o| last.get(&Keys::of(&o.name).pubsub).cloned()).collect()
+            };
+            let events: Vec<broker::ToPublish<'_>> = live
+              .iter()
+              .zip(&reached)
+              .map(|(o, r)| broker::ToPublish { name: &o.name, event: &o.body, history: o.history, reached: r.as_ref() })
+              .collect();
+            broker::publish_all(&mut conn, &events).await
+          }
           Err(e) => Err(e),
         };
         match &result {
@@ -267,8 +354,19 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
       }
       result
     };
-    let result = tokio::time::timeout_at(out.deadline, attempts).await.unwrap_or_else(|_| Err(no_answer()));
-    let _ = out.done.send(result);
+    match tokio::time::timeout_at(deadline, attempts).await.unwrap_or_else(|_| Err(no_answer())) {
+      Ok(results) => {
+        for (out, result) in live.into_iter().zip(results) {
+          let _ = out.done.send(result);
+        }
+      }
+      Err(e) => {
+        let timed_out = e.is_timeout();
+        for out in live {
+          let _ = out.done.send(Err(if timed_out { no_answer() } else { redis::RedisError::from((e.kind(), "round trip failed", e.to_string())) }));
+        }
+      }
+    }
   }
 }
 
@@ -278,10 +376,12 @@ fn no_answer() -> redis::RedisError {
 
 #[napi]
 impl NativeBroker {
-  /// Stops delivering events of channel `name` here (the channel was closed).
+  /// Stops delivering events of channel `name` to `channel` (it was closed).
   #[napi]
-  pub fn detach(&self, name: String) {
-    self.shared.channels.lock().remove(&Keys::of(&name).pubsub);
+  pub fn detach(&self, name: String, channel: &NativeChannel) {
+    if let Some(list) = self.shared.channels.lock().get_mut(&Keys::of(&name).pubsub) {
+      list.retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(channel.inner())));
+    }
   }
 }
 
@@ -321,9 +421,9 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
     if let Some(s) = shared.upgrade() {
       for pubsub_name in &wanted {
         let name = s.names.lock().get(pubsub_name).cloned();
-        let channel = s.channels.lock().get(pubsub_name).and_then(Weak::upgrade);
-        if let (Some(name), Some(channel)) = (name, channel) {
-          s.catch_up(pubsub_name, &name, &channel).await;
+        let channels = s.local(pubsub_name);
+        if let (Some(name), false) = (name, channels.is_empty()) {
+          s.catch_up(pubsub_name, &name, &channels).await;
         }
       }
     }
@@ -344,9 +444,9 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
             }
             // Published between the mark and the subscription: from the history, now
             // (a later message would find the gap too, but there may be none).
-            let channel = s.channels.lock().get(&name).and_then(Weak::upgrade);
-            if let (Some(channel_name), Some(channel)) = (channel_name, channel) {
-              s.catch_up(&name, &channel_name, &channel).await;
+            let channels = s.local(&name);
+            if let (Some(channel_name), false) = (channel_name, channels.is_empty()) {
+              s.catch_up(&name, &channel_name, &channels).await;
             }
             wanted.push(name);
           }

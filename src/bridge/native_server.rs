@@ -197,16 +197,15 @@ impl NativeServer {
       None => None,
       Some(t) => {
         let (config, certificate) = tls::server_config(&t.material()).map_err(|e| err(format!("TLS: {e}")))?;
-        for (name, key) in self.early_hosts.drain(..) {
-          certificate.add_host(&name, key);
+        for (name, key) in &self.early_hosts {
+          certificate.add_host(name, key.clone());
         }
         let events = self.state.events.clone();
         certificate.on_missing(Box::new(move |name| {
           events.push(Event::MissingServerName { name: name.to_string() });
         }));
         certificate.report_missing(self.report_missing);
-        self.certificate = Some(certificate);
-        Some(tokio_rustls::TlsAcceptor::from(config))
+        Some((tokio_rustls::TlsAcceptor::from(config), certificate))
       }
     };
     let port = u16::try_from(port).map_err(|_| err(format!("invalid port {port}")))?;
@@ -229,6 +228,12 @@ impl NativeServer {
         }
       }
     };
+    // Listening: host certificates now live in the resolver (a failed listen kept them).
+    let tls = tls.map(|(acceptor, certificate)| {
+      self.early_hosts.clear();
+      self.certificate = Some(certificate);
+      acceptor
+    });
     runtime.handle().spawn(accept_loop(listener, self.state.clone(), self.state.phase.subscribe(), tls));
     runtime.handle().spawn(self.state.handoff.clone().run());
     runtime.handle().spawn(self.state.events.clone().flush_loop());
@@ -262,7 +267,7 @@ impl NativeServer {
     match self.certificate.as_ref() {
       Some(resolver) => resolver.add_host(&name, key),
       None => {
-        self.early_hosts.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.early_hosts.retain(|(n, _)| tls::host_key(n) != tls::host_key(&name));
         self.early_hosts.push((name, key));
       }
     }
@@ -275,7 +280,7 @@ impl NativeServer {
       Some(resolver) => {
         resolver.remove_host(&name);
       }
-      None => self.early_hosts.retain(|(n, _)| !n.eq_ignore_ascii_case(&name)),
+      None => self.early_hosts.retain(|(n, _)| tls::host_key(n) != tls::host_key(&name)),
     }
   }
 

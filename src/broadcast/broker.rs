@@ -56,13 +56,19 @@ impl Keys {
   }
 }
 
+/// ARGV: event, history, a new epoch, the Pub/Sub name, and the epoch and offset the
+/// publishing process has reached. A history behind what a process has seen (Redis
+/// restarted from an older snapshot) is given a new epoch, so an id never names two
+/// events; its stream then holds only the new epoch's events.
 const PUBLISH_LUA: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
+local offset = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
+if not epoch or (epoch == ARGV[5] and offset < tonumber(ARGV[6])) then
   epoch = ARGV[3]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('DEL', KEYS[2])
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], offset .. '-1', 'e', ARGV[1])
 redis.call('PUBLISH', ARGV[4], epoch .. ':' .. offset .. ':' .. ARGV[1])
 return {epoch, offset}
@@ -92,20 +98,60 @@ fn radix36(mut n: u64) -> String {
   String::from_utf8(out).expect("ascii")
 }
 
+/// One event to publish: channel `name`, the event encoded without its id line, about
+/// `history` events to keep, and how far the publishing process has seen the history.
+pub struct ToPublish<'a> {
+  pub name: &'a str,
+  pub event: &'a [u8],
+  pub history: usize,
+  pub reached: Option<&'a EventId>,
+}
+
+fn publish_script() -> &'static Script {
+  static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+  SCRIPT.get_or_init(|| Script::new(PUBLISH_LUA))
+}
+
 /// Publishes `event` (encoded, without its id line) to channel `name`, keeping about
-/// `history` events. Resolves once Redis has it, with its id.
-pub async fn publish<C: ConnectionLike>(conn: &mut C, name: &str, event: &[u8], history: usize) -> RedisResult<EventId> {
-  let keys = Keys::of(name);
-  let (epoch, offset): (String, u64) = Script::new(PUBLISH_LUA)
-    .key(&keys.meta)
-    .key(&keys.stream)
-    .arg(event)
-    .arg(history.max(1))
-    .arg(new_epoch())
-    .arg(&keys.pubsub)
-    .invoke_async(conn)
-    .await?;
-  Ok(EventId { epoch, offset })
+/// `history` events; `reached` is how far the publishing process has seen the history.
+/// Resolves once Redis has it, with its id.
+pub async fn publish<C: ConnectionLike>(conn: &mut C, name: &str, event: &[u8], history: usize, reached: Option<&EventId>) -> RedisResult<EventId> {
+  publish_all(conn, &[ToPublish { name, event, history, reached }]).await?.pop().expect("one result per event")
+}
+
+/// Publishes `events` in one round trip (a pipeline: Redis runs them in this order),
+/// each with its own result. Err only when the round trip itself failed (then none or
+/// some of them may have been taken).
+pub async fn publish_all<C: ConnectionLike>(conn: &mut C, events: &[ToPublish<'_>]) -> RedisResult<Vec<RedisResult<EventId>>> {
+  let script = publish_script();
+  let mut pipe = redis::pipe();
+  pipe.ignore_errors();
+  for e in events {
+    let keys = Keys::of(e.name);
+    pipe
+      .cmd("EVALSHA")
+      .arg(script.get_hash())
+      .arg(2)
+      .arg(&keys.meta)
+      .arg(&keys.stream)
+      .arg(e.event)
+      .arg(e.history.max(1))
+      .arg(new_epoch())
+      .arg(&keys.pubsub)
+      .arg(e.reached.map_or("", |r| r.epoch.as_str()))
+      .arg(e.reached.map_or(0, |r| r.offset));
+  }
+  for attempt in 0..2 {
+    let results: Vec<RedisResult<(String, u64)>> = pipe.query_async(conn).await?;
+    let unknown = |r: &RedisResult<(String, u64)>| matches!(r, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript));
+    // Redis lost its script cache (a restart): none of them ran; load it and send again.
+    if attempt == 0 && !results.is_empty() && results.iter().all(unknown) {
+      redis::cmd("SCRIPT").arg("LOAD").arg(PUBLISH_LUA).query_async::<String>(conn).await?;
+      continue;
+    }
+    return Ok(results.into_iter().map(|r| r.map(|(epoch, offset)| EventId { epoch, offset })).collect());
+  }
+  unreachable!("the second attempt returns")
 }
 
 /// One message from the channel's Pub/Sub: its id and its encoded event.
@@ -159,22 +205,37 @@ pub struct HistoryRead {
 }
 
 /// One script, so the epoch, the offset and the range are one moment's (a publish
-/// between separate reads would look like a trimmed event).
+/// between separate reads would look like a trimmed event). ARGV: the epoch and offset
+/// read after, a new epoch, and "1" if a history behind that offset is to get the new
+/// epoch (only for a process's own position, never for a client's claim).
 const READ_LUA: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then return {'', '0', {}} end
 local offset = redis.call('HGET', KEYS[1], 'offset') or '0'
+if ARGV[4] == '1' and epoch == ARGV[1] and tonumber(offset) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return {ARGV[3], offset, {}}
+end
 local from = '-'
 if epoch == ARGV[1] then from = '(' .. ARGV[2] .. '-1' end
 return {epoch, offset, redis.call('XRANGE', KEYS[2], from, '+')}
 ";
 
-/// Reads what came after `after` in channel `name`'s history.
-pub async fn read_after<C: ConnectionLike>(conn: &mut C, name: &str, after: &EventId) -> RedisResult<HistoryRead> {
+/// Reads what came after `after` in channel `name`'s history. `own`: `after` is this
+/// process's own position (a history found behind it is given a new epoch).
+pub async fn read_after<C: ConnectionLike>(conn: &mut C, name: &str, after: &EventId, own: bool) -> RedisResult<HistoryRead> {
   let keys = Keys::of(name);
   type Entries = Vec<(String, Vec<(String, Vec<u8>)>)>;
-  let (epoch, offset, entries): (String, u64, Entries) =
-    Script::new(READ_LUA).key(&keys.meta).key(&keys.stream).arg(&after.epoch).arg(after.offset).invoke_async(conn).await?;
+  let (epoch, offset, entries): (String, u64, Entries) = Script::new(READ_LUA)
+    .key(&keys.meta)
+    .key(&keys.stream)
+    .arg(&after.epoch)
+    .arg(after.offset)
+    .arg(new_epoch())
+    .arg(if own { "1" } else { "0" })
+    .invoke_async(conn)
+    .await?;
   let events = entries
     .into_iter()
     .map(|(id, fields)| {
@@ -211,16 +272,21 @@ pub fn missed(after: &EventId, read: HistoryRead) -> Missed {
   if epoch != after.epoch {
     return Missed { gap: Some((GapReason::Reset, Some(resume(&read.events)))), events: read.events };
   }
-  let whole = read.offset <= after.offset || read.events.first().is_some_and(|(id, _)| id.offset == after.offset + 1);
+  if read.offset < after.offset {
+    // Behind what the client saw: Redis went back to an older snapshot.
+    return Missed { gap: Some((GapReason::Reset, Some(resume(&read.events)))), events: read.events };
+  }
+  let whole = read.offset == after.offset || read.events.first().is_some_and(|(id, _)| id.offset == after.offset + 1);
   if whole {
     return Missed { gap: None, events: read.events };
   }
   Missed { gap: Some((GapReason::Trimmed, Some(resume(&read.events)))), events: read.events }
 }
 
-/// The events of channel `name` after `after`, from the history, in one read.
-pub async fn missed_since<C: ConnectionLike>(conn: &mut C, name: &str, after: &EventId) -> RedisResult<Missed> {
-  Ok(missed(after, read_after(conn, name, after).await?))
+/// The events of channel `name` after `after`, from the history, in one read (`own`:
+/// see `read_after`).
+pub async fn missed_since<C: ConnectionLike>(conn: &mut C, name: &str, after: &EventId, own: bool) -> RedisResult<Missed> {
+  Ok(missed(after, read_after(conn, name, after, own).await?))
 }
 
 /// The gap notice a client gets (`event: gap`), encoded without its id line: `data` is
@@ -285,6 +351,8 @@ mod tests {
     assert_eq!((m.gap.clone(), offsets(&m)), (None, vec![6, 7, 8]));
     // Nothing missed.
     assert_eq!(missed(&after, read("e1", 5, &[])), Missed { gap: None, events: vec![] });
+    // Redis went back to an older snapshot: told, and resumes where Redis is.
+    assert_eq!(missed(&after, read("e1", 3, &[])).gap, Some((GapReason::Reset, id("e1", 3))));
     // 6 and 7 were trimmed: a gap that resumes at 7, then 8 and 9.
     let m = missed(&after, read("e1", 9, &[8, 9]));
     assert_eq!((m.gap.clone(), offsets(&m)), (Some((GapReason::Trimmed, id("e1", 7))), vec![8, 9]));

@@ -54,6 +54,9 @@ struct Inner {
   history: VecDeque<Stored>,
   next_seq: u64,
   closed: bool,
+  /// For a channel a broker feeds: the id of the last event delivered here, or where
+  /// the broker stood when it subscribed (see `set_reached`).
+  reached: Option<String>,
 }
 
 pub struct Channel {
@@ -63,7 +66,7 @@ pub struct Channel {
 
 impl Channel {
   pub fn new(options: ChannelOptions) -> Self {
-    Self { options, inner: Mutex::new(Inner { subscribers: Vec::new(), held: Vec::new(), history: VecDeque::new(), next_seq: 1, closed: false }) }
+    Self { options, inner: Mutex::new(Inner { subscribers: Vec::new(), held: Vec::new(), history: VecDeque::new(), next_seq: 1, closed: false, reached: None }) }
   }
 
   /// Encodes `ev` once and queues the same bytes to every subscriber. Without an id,
@@ -98,7 +101,10 @@ impl Channel {
     let seq = inner.next_seq;
     inner.next_seq += 1;
     let bytes = match id {
-      Some(id) => with_id(id, body),
+      Some(id) => {
+        inner.reached = Some(id.to_string());
+        with_id(id, body)
+      }
       None => Bytes::copy_from_slice(body),
     };
     self.fan_out(inner, seq, id, bytes)
@@ -211,10 +217,12 @@ impl Channel {
     }
   }
 
-  /// Ends a hold: queues `replay` (encoded events), then the events published during
-  /// the hold that `follows` accepts (by id: those the replay did not carry), and
-  /// makes the stream a live subscriber. None if the stream or the channel is gone.
-  pub fn release(&self, queue: &Arc<StreamQueue>, replay: &[Bytes], follows: impl Fn(Option<&str>) -> bool) -> Option<u32> {
+  /// Ends a hold: queues what `plan` returns, given the id this channel has reached
+  /// and the events published during the hold (id, bytes), and makes the stream a live
+  /// subscriber; events after the reached id come to it live. Under the channel lock,
+  /// so nothing is published between the plan and going live. None if the stream or
+  /// the channel is gone.
+  pub fn release(&self, queue: &Arc<StreamQueue>, plan: impl FnOnce(Option<&str>, Vec<(Option<String>, Bytes)>) -> Vec<Bytes>) -> Option<u32> {
     let mut inner = self.inner.lock();
     let i = inner.held.iter().position(|(q, _)| Arc::ptr_eq(q, queue))?;
     let (queue, kept) = inner.held.swap_remove(i);
@@ -222,13 +230,18 @@ impl Channel {
       return None;
     }
     let mut sent = 0;
-    for bytes in replay.iter().cloned().chain(kept.into_iter().filter(|(id, _)| follows(id.as_deref())).map(|(_, b)| b)) {
+    for bytes in plan(inner.reached.as_deref(), kept) {
       if matches!(queue.push_event(bytes), Pushed::Queued { .. }) {
         sent += 1;
       }
     }
     inner.subscribers.push(queue);
     Some(sent)
+  }
+
+  /// Notes how far a broker feeding this channel has got, if no event reached it yet.
+  pub fn set_reached_if_unset(&self, id: &str) {
+    self.inner.lock().reached.get_or_insert_with(|| id.to_string());
   }
 
   pub fn unsubscribe(&self, queue: &Arc<StreamQueue>) -> bool {
@@ -409,7 +422,12 @@ mod tests {
     assert_eq!(drain(&q), "", "nothing reaches a held stream");
     // The replay read 1..3; 3 came live too and is not sent twice.
     let replay: Vec<Bytes> = (1..=3).map(|i| with_id(&format!("e-{i}"), format!("data: {i}\n\n").as_bytes())).collect();
-    assert_eq!(c.release(&q, &replay, |id| id != Some("e-3")), Some(3));
+    let sent = c.release(&q, |reached, kept| {
+      assert_eq!(reached, Some("e-3"));
+      assert_eq!(kept.len(), 1);
+      replay.clone()
+    });
+    assert_eq!(sent, Some(3));
     c.deliver_encoded(Some("e-4"), b"data: 4\n\n");
     let mut got = String::new();
     loop {
@@ -424,7 +442,7 @@ mod tests {
     let q = stream();
     assert_eq!(c.subscribe_or_hold(q.clone(), "zz"), Join::Held);
     q.close();
-    assert_eq!(c.release(&q, &[], |_| true), None);
+    assert_eq!(c.release(&q, |_, _| Vec::new()), None);
     assert!(c.inner.lock().held.is_empty());
   }
 

@@ -86,11 +86,11 @@ impl CertResolver {
 
   /// The certificate for `name` (replacing any it had).
   pub fn add_host(&self, name: &str, key: Arc<CertifiedKey>) {
-    self.hosts.write().insert(name.to_ascii_lowercase(), key);
+    self.hosts.write().insert(host_key(name), key);
   }
 
   pub fn remove_host(&self, name: &str) -> bool {
-    self.hosts.write().remove(&name.to_ascii_lowercase()).is_some()
+    self.hosts.write().remove(&host_key(name)).is_some()
   }
 
   /// `report` hears every SNI name with no certificate of its own, while reporting is on.
@@ -107,13 +107,19 @@ impl CertResolver {
     if hosts.is_empty() {
       return None;
     }
-    let name = name.to_ascii_lowercase();
+    let name = host_key(name);
     if let Some(key) = hosts.get(&name) {
       return Some(key.clone());
     }
     let (_, parent) = name.split_once('.')?;
     hosts.get(&format!("*.{parent}")).cloned()
   }
+}
+
+/// A host name as SNI matches it: lower case, without a trailing dot (rustls drops the
+/// client's).
+pub fn host_key(name: &str) -> String {
+  name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
 impl ResolvesServerCert for CertResolver {
