@@ -134,7 +134,9 @@ export class Channel<Shared extends boolean = false> {
    * Adds an SSE response (HyperExpress `res` or `res.sse`, or an Express-style `res`),
    * opening its stream if needed. Events after `last_event_id` (default: the request's
    * Last-Event-ID header) still in the history are replayed first, in order. Returns
-   * how many were replayed, or -1 if the client is gone.
+   * how many were replayed, or -1 if the client is gone. Shared through a broker: an id
+   * the local history lacks is looked up in Redis (0 is returned; the events, or an
+   * `event: gap` notice first when some are gone, follow before any live one).
    */
   subscribe(res: Response | SSEventStream, last_event_id?: string): number;
   unsubscribe(res: Response | SSEventStream): boolean;
