@@ -234,6 +234,20 @@ test('channels over Redis: one process publishes in call order; a closed channel
   // A burst goes out in pipelined round trips: all taken, in call order.
   const burst = await Promise.all(Array.from({ length: 5000 }, (_, i) => ch.publish(`b${i}`)));
   assert.deepEqual(burst.map((id) => Number(id.split('-')[1])), Array.from({ length: 5000 }, (_, i) => i + 9));
+  // Connections killed mid-burst: publishes sent again are not published twice.
+  const taken = [];
+  const pending = Array.from({ length: 20000 }, (_, i) => ch.publish(`k${i}`).then((id) => taken.push(id), () => {}));
+  for (let i = 0; i < 3; i++) {
+    await sleep(20);
+    execFileSync('redis-cli', ['-p', String(redisPort), 'CLIENT', 'KILL', 'TYPE', 'normal'], { stdio: 'ignore' });
+  }
+  await Promise.all(pending);
+  const offset = Number(execFileSync('redis-cli', ['-p', String(redisPort), 'HGET', 'hyper-sse:{order}:meta', 'offset'], { encoding: 'utf8' }).trim());
+  assert.equal(new Set(taken).size, taken.length, 'one id per publish');
+  // Redis numbered no publish twice: at most one number per publish (exactly one each
+  // when none was rejected; a rejection for no answer in time may still have been taken).
+  assert.ok(offset - 5008 <= 20000, `${offset - 5008} numbers for 20000 publishes`);
+  if (taken.length === 20000) assert.equal(offset - 5008, 20000);
   ch.close();
   await assert.rejects(ch.publish('after close'), /channel is closed/);
 });

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use super::native_channel::NativeChannel;
 use super::native_server::NativeServer;
 use crate::broadcast::broker::{self, Keys};
-use crate::broadcast::channel::{with_id, Channel, Join};
+use crate::broadcast::channel::{Channel, Join, Skip};
 use crate::http::stream::StreamQueue;
 use crate::sse::encode::{encode_event, Event};
 
@@ -162,56 +162,18 @@ impl Shared {
     // An id that is not one of ours stands for no history Redis has.
     let after = broker::EventId::parse(last_event_id).unwrap_or(broker::EventId { epoch: "-".into(), offset: 0 });
     let read = tokio::time::timeout(REPLAY_TIMEOUT, self.read_missed(name, &after, false)).await.ok().flatten();
-    let Some(mut missed) = read else {
+    let Some(missed) = read else {
       // Unknown: the client is told, and keeps its id to try again later.
       let notice = Bytes::from(broker::gap_event(broker::GapReason::Unavailable, last_event_id));
-      channel.release(queue, |_, kept| std::iter::once(notice).chain(kept.into_iter().map(|(_, b)| b)).collect());
+      channel.release(queue, |_, kept| (std::iter::once(notice).chain(kept.into_iter().map(|(_, b)| b)).collect(), None));
       return;
     };
-    if missed.events.len() > history {
-      // More than the channel keeps: the newest `history`, after a gap notice.
-      let cut = missed.events.len() - history;
-      let resume = broker::EventId { epoch: missed.events[cut - 1].0.epoch.clone(), offset: missed.events[cut - 1].0.offset };
-      missed.events.drain(..cut);
-      let reason = missed.gap.map_or(broker::GapReason::Trimmed, |(r, _)| r);
-      missed.gap = Some((reason, Some(resume)));
-    }
-    let notice = missed.gap.map(|(reason, resume)| (resume, Bytes::from(broker::gap_event(reason, last_event_id))));
     channel.release(queue, |reached, kept| {
-      // Events this process has not delivered yet come to the stream live, after this:
-      // the replay carries only those up to where the channel has got.
-      let reached = reached.map(broker::EventId::parse);
-      let covered = |id: &broker::EventId| match &reached {
-        Some(Some(r)) => r.epoch == id.epoch && id.offset <= r.offset,
-        Some(None) => false,
-        // Never told where it stands (Redis was down when it subscribed): all of it.
-        None => true,
-      };
-      let mut out = Vec::with_capacity(missed.events.len() + kept.len() + 1);
-      let mut floor = after.clone();
-      if let Some((resume, notice)) = notice {
-        match resume {
-          Some(id) => {
-            out.push(with_id(&id.to_string(), &notice));
-            floor = id;
-          }
-          None => out.push(notice),
-        }
-      }
-      for (id, body) in &missed.events {
-        if covered(id) {
-          out.push(with_id(&id.to_string(), body));
-          floor = id.clone();
-        }
-      }
-      // Published here during the read: those the replay did not carry.
-      for (id, bytes) in kept {
-        match id.as_deref().and_then(broker::EventId::parse) {
-          Some(id) if id.epoch == floor.epoch && id.offset <= floor.offset => {}
-          _ => out.push(bytes),
-        }
-      }
-      out
+      let (out, skip_through) = broker::replay_plan(&after, missed, history, last_event_id, reached, kept);
+      let skip = skip_through.map(|through| -> Skip {
+        Box::new(move |id: Option<&str>| id.and_then(broker::EventId::parse).is_some_and(|id| id.epoch == through.epoch && id.offset <= through.offset))
+      });
+      (out, skip)
     });
   }
 }
@@ -275,7 +237,7 @@ impl NativeBroker {
     let body = encode_event(&Event { id: None, event: event.as_deref(), data: &data, retry });
     let (done, result) = tokio::sync::oneshot::channel();
     let deadline = tokio::time::Instant::now() + PUBLISH_TIMEOUT;
-    let _ = self.shared.publishes.send(Outgoing { deadline, name, body, history: history as usize, done });
+    let _ = self.shared.publishes.send(Outgoing { deadline, token: broker::new_epoch(), name, body, history: history as usize, done });
     env.spawn_future(async move {
       // The publisher answers by the deadline; the margin only guards against it being gone.
       match tokio::time::timeout_at(deadline + Duration::from_millis(200), result).await {
@@ -299,6 +261,8 @@ fn unknown_outcome() -> Error {
 struct Outgoing {
   /// The caller is told by then, whatever Redis is doing.
   deadline: tokio::time::Instant,
+  /// Makes sending it again (after a dropped connection) harmless.
+  token: String,
   name: String,
   body: bytes::Bytes,
   history: usize,
@@ -308,7 +272,8 @@ struct Outgoing {
 /// Sends publishes in call order, so one process's events are numbered in the order
 /// it published them: what queued up meanwhile goes in one pipelined round trip (a
 /// burst is not held to one event per round trip). A connection Redis dropped (a
-/// restart) is retried once. Each publish ends by its deadline: one still waiting for
+/// restart) is retried once: each publish carries a token, so one Redis had already
+/// taken is not published twice. Each publish ends by its deadline: one still waiting for
 /// a connection then is dropped unsent (it never reaches Redis later, after its caller
 /// was told it failed).
 async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
@@ -341,7 +306,7 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
             let events: Vec<broker::ToPublish<'_>> = live
               .iter()
               .zip(&reached)
-              .map(|(o, r)| broker::ToPublish { name: &o.name, event: &o.body, history: o.history, reached: r.as_ref() })
+              .map(|(o, r)| broker::ToPublish { token: &o.token, name: &o.name, event: &o.body, history: o.history, reached: r.as_ref() })
               .collect();
             broker::publish_all(&mut conn, &events).await
           }

@@ -15,8 +15,11 @@
 //! current one; otherwise its missed range is gone, and the client gets a gap notice
 //! (`gap_event`) before whatever is still kept.
 
+use bytes::Bytes;
 use redis::aio::ConnectionLike;
 use redis::{RedisResult, Script};
+
+use super::channel::with_id;
 
 /// Where an event sits in a channel's history: the history's epoch and the event's
 /// offset in it. Written `epoch-offset` as the SSE id.
@@ -50,17 +53,29 @@ pub struct Keys {
 }
 
 impl Keys {
+  /// The key that remembers publish `token`'s id for a few seconds.
+  pub fn token(&self, token: &str) -> String {
+    format!("{}:sent:{token}", self.meta.trim_end_matches(":meta"))
+  }
+
   pub fn of(name: &str) -> Self {
     // A hash tag keeps a channel's keys in one cluster slot.
     Self { meta: format!("hyper-sse:{{{name}}}:meta"), stream: format!("hyper-sse:{{{name}}}:stream"), pubsub: format!("hyper-sse:{name}") }
   }
 }
 
-/// ARGV: event, history, a new epoch, the Pub/Sub name, and the epoch and offset the
-/// publishing process has reached. A history behind what a process has seen (Redis
-/// restarted from an older snapshot) is given a new epoch, so an id never names two
-/// events; its stream then holds only the new epoch's events.
+/// KEYS: the meta hash, the stream, and this publish's token key. ARGV: event, history,
+/// a new epoch, the Pub/Sub name, and the epoch and offset the publishing process has
+/// reached. A publish sent again (its connection dropped after Redis took it) finds its
+/// token and gets the id it was given, and is not published twice. A history behind
+/// what a process has seen (Redis restarted from an older snapshot) is given a new
+/// epoch, so an id never names two events; its stream then holds only the new epoch's.
 const PUBLISH_LUA: &str = r"
+local done = redis.call('GET', KEYS[3])
+if done then
+  local at = string.find(done, ':', 1, true)
+  return {string.sub(done, 1, at - 1), tonumber(string.sub(done, at + 1))}
+end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local offset = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
 if not epoch or (epoch == ARGV[5] and offset < tonumber(ARGV[6])) then
@@ -71,6 +86,7 @@ end
 offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], offset .. '-1', 'e', ARGV[1])
 redis.call('PUBLISH', ARGV[4], epoch .. ':' .. offset .. ':' .. ARGV[1])
+redis.call('SET', KEYS[3], epoch .. ':' .. offset, 'EX', 10)
 return {epoch, offset}
 ";
 
@@ -101,6 +117,8 @@ fn radix36(mut n: u64) -> String {
 /// One event to publish: channel `name`, the event encoded without its id line, about
 /// `history` events to keep, and how far the publishing process has seen the history.
 pub struct ToPublish<'a> {
+  /// Unique to this publish (`new_epoch()` makes one): sending it again is harmless.
+  pub token: &'a str,
   pub name: &'a str,
   pub event: &'a [u8],
   pub history: usize,
@@ -116,42 +134,52 @@ fn publish_script() -> &'static Script {
 /// `history` events; `reached` is how far the publishing process has seen the history.
 /// Resolves once Redis has it, with its id.
 pub async fn publish<C: ConnectionLike>(conn: &mut C, name: &str, event: &[u8], history: usize, reached: Option<&EventId>) -> RedisResult<EventId> {
-  publish_all(conn, &[ToPublish { name, event, history, reached }]).await?.pop().expect("one result per event")
+  let token = new_epoch();
+  publish_all(conn, &[ToPublish { token: &token, name, event, history, reached }]).await?.pop().expect("one result per event")
+}
+
+fn is_noscript(r: &RedisResult<(String, u64)>) -> bool {
+  matches!(r, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
 }
 
 /// Publishes `events` in one round trip (a pipeline: Redis runs them in this order),
-/// each with its own result. Err only when the round trip itself failed (then none or
-/// some of them may have been taken).
+/// each with its own result. Err only when the round trip itself failed (then some of
+/// them may have been taken: sending them again is safe, see PUBLISH_LUA).
 pub async fn publish_all<C: ConnectionLike>(conn: &mut C, events: &[ToPublish<'_>]) -> RedisResult<Vec<RedisResult<EventId>>> {
   let script = publish_script();
-  let mut pipe = redis::pipe();
-  pipe.ignore_errors();
-  for e in events {
-    let keys = Keys::of(e.name);
-    pipe
-      .cmd("EVALSHA")
-      .arg(script.get_hash())
-      .arg(2)
-      .arg(&keys.meta)
-      .arg(&keys.stream)
-      .arg(e.event)
-      .arg(e.history.max(1))
-      .arg(new_epoch())
-      .arg(&keys.pubsub)
-      .arg(e.reached.map_or("", |r| r.epoch.as_str()))
-      .arg(e.reached.map_or(0, |r| r.offset));
-  }
-  for attempt in 0..2 {
-    let results: Vec<RedisResult<(String, u64)>> = pipe.query_async(conn).await?;
-    let unknown = |r: &RedisResult<(String, u64)>| matches!(r, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript));
-    // Redis lost its script cache (a restart): none of them ran; load it and send again.
-    if attempt == 0 && !results.is_empty() && results.iter().all(unknown) {
-      redis::cmd("SCRIPT").arg("LOAD").arg(PUBLISH_LUA).query_async::<String>(conn).await?;
-      continue;
+  let pipeline = |events: &[ToPublish<'_>]| {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for e in events {
+      let keys = Keys::of(e.name);
+      pipe
+        .cmd("EVALSHA")
+        .arg(script.get_hash())
+        .arg(3)
+        .arg(&keys.meta)
+        .arg(&keys.stream)
+        .arg(keys.token(e.token))
+        .arg(e.event)
+        .arg(e.history.max(1))
+        .arg(new_epoch())
+        .arg(&keys.pubsub)
+        .arg(e.reached.map_or("", |r| r.epoch.as_str()))
+        .arg(e.reached.map_or(0, |r| r.offset));
     }
-    return Ok(results.into_iter().map(|r| r.map(|(epoch, offset)| EventId { epoch, offset })).collect());
+    pipe
+  };
+  let mut results: Vec<RedisResult<(String, u64)>> = pipeline(events).query_async(conn).await?;
+  // Redis lost its script cache (a restart, SCRIPT FLUSH): from the first refusal on,
+  // none ran. Load it and send those again.
+  if let Some(first) = results.iter().position(is_noscript) {
+    if results[first..].iter().all(is_noscript) {
+      redis::cmd("SCRIPT").arg("LOAD").arg(PUBLISH_LUA).query_async::<String>(conn).await?;
+      let again: Vec<RedisResult<(String, u64)>> = pipeline(&events[first..]).query_async(conn).await?;
+      results.truncate(first);
+      results.extend(again);
+    }
   }
-  unreachable!("the second attempt returns")
+  Ok(results.into_iter().map(|r| r.map(|(epoch, offset)| EventId { epoch, offset })).collect())
 }
 
 /// One message from the channel's Pub/Sub: its id and its encoded event.
@@ -289,6 +317,67 @@ pub async fn missed_since<C: ConnectionLike>(conn: &mut C, name: &str, after: &E
   Ok(missed(after, read_after(conn, name, after, own).await?))
 }
 
+/// What a held stream gets when its replay from Redis is released (see
+/// Channel::release): the events to queue, and the id through which it must still skip
+/// live events (its client is ahead of this process). `reached`: the id the channel has
+/// reached; everything after it comes to the stream live, so the replay carries only
+/// what is at or before it. At most `history` replayed events, the newest, after a gap
+/// notice. A gap this process lags behind (its own catch-up will tell every stream) is
+/// not told twice.
+pub fn replay_plan(after: &EventId, missed: Missed, history: usize, last_event_id: &str, reached: Option<&str>, kept: Vec<(Option<String>, Bytes)>) -> (Vec<Bytes>, Option<EventId>) {
+  let reached = reached.map(EventId::parse);
+  // At or before what this process has delivered (never told where it stands, as when
+  // Redis was down at its start: all of it, a duplicate rather than a loss).
+  let covered = |id: &EventId| match &reached {
+    Some(Some(r)) => r.epoch == id.epoch && id.offset <= r.offset,
+    Some(None) => false,
+    None => true,
+  };
+  if let Some(Some(r)) = &reached {
+    if r.epoch == after.epoch && after.offset >= r.offset {
+      // The client is ahead of this process (or level): nothing to replay; live events
+      // up to its id are skipped.
+      return (Vec::new(), (after.offset > r.offset).then(|| after.clone()));
+    }
+  }
+  let mut carried: Vec<(EventId, Vec<u8>)> = missed.events.into_iter().filter(|(id, _)| covered(id)).collect();
+  let mut gap = missed.gap.filter(|(_, resume)| match resume {
+    Some(id) => covered(id),
+    // No history at all: this process finds the same on its catch-up, unless it never knew one.
+    None => !matches!(reached, Some(Some(_))),
+  });
+  if carried.len() > history {
+    let cut = carried.len() - history;
+    let resume = carried[cut - 1].0.clone();
+    carried.drain(..cut);
+    gap = Some((gap.map_or(GapReason::Trimmed, |(reason, _)| reason), Some(resume)));
+  }
+  let mut out = Vec::with_capacity(carried.len() + kept.len() + 1);
+  let mut floor = after.clone();
+  if let Some((reason, resume)) = gap {
+    let notice = gap_event(reason, last_event_id);
+    match resume {
+      Some(id) => {
+        out.push(with_id(&id.to_string(), &notice));
+        floor = id;
+      }
+      None => out.push(Bytes::from(notice)),
+    }
+  }
+  for (id, body) in carried {
+    out.push(with_id(&id.to_string(), &body));
+    floor = id;
+  }
+  // Published here during the read: those the replay did not carry.
+  for (id, bytes) in kept {
+    match id.as_deref().and_then(EventId::parse) {
+      Some(id) if id.epoch == floor.epoch && id.offset <= floor.offset => {}
+      _ => out.push(bytes),
+    }
+  }
+  (out, None)
+}
+
 /// The gap notice a client gets (`event: gap`), encoded without its id line: `data` is
 /// JSON with the reason and the id the client had.
 pub fn gap_event(reason: GapReason, last_event_id: &str) -> Vec<u8> {
@@ -369,6 +458,45 @@ mod tests {
     assert_eq!(missed(&before, read("e2", 2, &[1, 2])).gap, None);
     assert_eq!(missed(&before, read("e2", 2, &[1, 2])).events.len(), 2);
     assert_eq!(missed(&before, read("e2", 9, &[8, 9])).gap, Some((GapReason::Reset, id("e2", 7))));
+  }
+
+  fn plan(after: u64, read_offset: u64, kept_in_redis: &[u64], history: usize, reached: &str, kept: &[u64]) -> (Vec<String>, Option<u64>) {
+    let after = EventId { epoch: "e".into(), offset: after };
+    let after_it: Vec<u64> = kept_in_redis.iter().copied().filter(|&o| o > after.offset).collect();
+    let m = missed(&after, read("e", read_offset, &after_it));
+    let kept = kept.iter().map(|o| (Some(format!("e-{o}")), Bytes::from(format!("id: e-{o}\ndata: {o}\n\n")))).collect();
+    let (out, skip) = replay_plan(&after, m, history, &after.to_string(), Some(reached), kept);
+    let out = out
+      .iter()
+      .map(|b| {
+        let t = String::from_utf8(b.to_vec()).unwrap();
+        let id = t.lines().find_map(|l| l.strip_prefix("id: ")).unwrap_or("-").to_string();
+        if t.contains("event: gap") { format!("gap@{id}") } else { id }
+      })
+      .collect();
+    (out, skip.map(|s| s.offset))
+  }
+
+  #[test]
+  fn replays_carry_only_what_the_process_reached() {
+    // Redis has 1..10, this process reached 6: the replay stops there, 7..10 come live.
+    assert_eq!(plan(2, 10, &(1..=10).collect::<Vec<_>>(), 100, "e-6", &[]), (vec!["e-3".into(), "e-4".into(), "e-5".into(), "e-6".into()], None));
+    // Kept during the hold and already carried: not twice.
+    assert_eq!(plan(4, 10, &(1..=10).collect::<Vec<_>>(), 100, "e-6", &[5, 6]).0, vec!["e-5", "e-6"]);
+    // A client ahead of this process: nothing now, and live events through its id skipped.
+    assert_eq!(plan(10, 10, &(1..=10).collect::<Vec<_>>(), 100, "e-3", &[]), (vec![], Some(10)));
+    assert_eq!(plan(3, 10, &(1..=10).collect::<Vec<_>>(), 100, "e-3", &[]), (vec![], None));
+    // The history bound counts what the replay carries (what comes live is not lost):
+    // a notice just before what it carries.
+    assert_eq!(plan(1, 10, &(1..=10).collect::<Vec<_>>(), 2, "e-3", &[]), (vec!["e-2".into(), "e-3".into()], None));
+    assert_eq!(plan(1, 10, &(1..=10).collect::<Vec<_>>(), 2, "e-6", &[]), (vec!["gap@e-4".into(), "e-5".into(), "e-6".into()], None));
+    assert_eq!(plan(0, 10, &(1..=10).collect::<Vec<_>>(), 0, "e-10", &[]), (vec!["gap@e-10".into()], None));
+    // History 0 and nothing missed: no notice.
+    assert_eq!(plan(10, 10, &(1..=10).collect::<Vec<_>>(), 0, "e-10", &[]), (vec![], None));
+    // Trimmed beyond what this process reached: its own catch-up tells; not twice.
+    assert_eq!(plan(1, 10, &[9, 10], 100, "e-3", &[]), (vec![], None));
+    // Trimmed within it: told here.
+    assert_eq!(plan(1, 10, &[3, 4, 5, 6, 7, 8, 9, 10], 100, "e-6", &[]), (vec!["gap@e-2".into(), "e-3".into(), "e-4".into(), "e-5".into(), "e-6".into()], None));
   }
 
   #[test]

@@ -23,6 +23,19 @@ pub struct ChannelOptions {
   pub retry: Option<u32>,
 }
 
+/// Which events a stream that is live again still skips (by id): those its client
+/// already has.
+pub type Skip = Box<dyn Fn(Option<&str>) -> bool + Send>;
+
+struct HeldStream {
+  queue: Arc<StreamQueue>,
+  /// While its replay is read: what is published meanwhile (id, bytes), to follow it.
+  kept: Vec<(Option<String>, Bytes)>,
+  /// Once released but ahead of this channel: events are queued to it from the first
+  /// one this does not skip, and from then on it is an ordinary subscriber.
+  skip: Option<Skip>,
+}
+
 /// One event as published.
 pub struct Publish<'a> {
   pub id: Option<&'a str>,
@@ -48,9 +61,9 @@ struct Stored {
 
 struct Inner {
   subscribers: Vec<Arc<StreamQueue>>,
-  /// Streams waiting for a replay read elsewhere (a broker's history): what is
-  /// published meanwhile is kept for them (id, bytes) and follows the replay.
-  held: Vec<(Arc<StreamQueue>, Vec<(Option<String>, Bytes)>)>,
+  /// Streams waiting for a replay read elsewhere (a broker's history), or live but
+  /// still skipping what their client already has.
+  held: Vec<HeldStream>,
   history: VecDeque<Stored>,
   next_seq: u64,
   closed: bool,
@@ -140,8 +153,22 @@ impl Channel {
       Pushed::Closed => false,
       }
     });
-    for (_, kept) in inner.held.iter_mut() {
-      kept.push((id.map(str::to_string), bytes.clone()));
+    if !inner.held.is_empty() {
+      let mut caught_up = Vec::new();
+      for (i, h) in inner.held.iter_mut().enumerate() {
+        match &h.skip {
+          None => h.kept.push((id.map(str::to_string), bytes.clone())),
+          Some(skip) if skip(id) => {}
+          Some(_) => {
+            let _ = h.queue.push_event(bytes.clone());
+            caught_up.push(i);
+          }
+        }
+      }
+      for i in caught_up.into_iter().rev() {
+        let h = inner.held.swap_remove(i);
+        inner.subscribers.push(h.queue);
+      }
     }
     drop(inner);
     drop(held);
@@ -188,7 +215,7 @@ impl Channel {
     if inner.closed || !queue.is_open() {
       return Join::Refused;
     }
-    if inner.subscribers.iter().chain(inner.held.iter().map(|(q, _)| q)).any(|q| Arc::ptr_eq(q, &queue)) {
+    if inner.subscribers.iter().chain(inner.held.iter().map(|h| &h.queue)).any(|q| Arc::ptr_eq(q, &queue)) {
       return Join::Replayed(0);
     }
     let me: Weak<dyn Membership> = Arc::downgrade(self) as Weak<dyn Membership>;
@@ -211,31 +238,35 @@ impl Channel {
         Join::Replayed(replayed)
       }
       None => {
-        inner.held.push((queue, Vec::new()));
+        inner.held.push(HeldStream { queue, kept: Vec::new(), skip: None });
         Join::Held
       }
     }
   }
 
   /// Ends a hold: queues what `plan` returns, given the id this channel has reached
-  /// and the events published during the hold (id, bytes), and makes the stream a live
-  /// subscriber; events after the reached id come to it live. Under the channel lock,
-  /// so nothing is published between the plan and going live. None if the stream or
-  /// the channel is gone.
-  pub fn release(&self, queue: &Arc<StreamQueue>, plan: impl FnOnce(Option<&str>, Vec<(Option<String>, Bytes)>) -> Vec<Bytes>) -> Option<u32> {
+  /// and the events published during the hold (id, bytes), and makes the stream live:
+  /// it gets every event after the reached id, except those `plan`'s skip (if any)
+  /// says its client has. Under the channel lock, so nothing is published between the
+  /// plan and going live. None if the stream or the channel is gone.
+  pub fn release(&self, queue: &Arc<StreamQueue>, plan: impl FnOnce(Option<&str>, Vec<(Option<String>, Bytes)>) -> (Vec<Bytes>, Option<Skip>)) -> Option<u32> {
     let mut inner = self.inner.lock();
-    let i = inner.held.iter().position(|(q, _)| Arc::ptr_eq(q, queue))?;
-    let (queue, kept) = inner.held.swap_remove(i);
-    if inner.closed || !queue.is_open() {
+    let i = inner.held.iter().position(|h| Arc::ptr_eq(&h.queue, queue) && h.skip.is_none())?;
+    let held = inner.held.swap_remove(i);
+    if inner.closed || !held.queue.is_open() {
       return None;
     }
+    let (replay, skip) = plan(inner.reached.as_deref(), held.kept);
     let mut sent = 0;
-    for bytes in plan(inner.reached.as_deref(), kept) {
-      if matches!(queue.push_event(bytes), Pushed::Queued { .. }) {
+    for bytes in replay {
+      if matches!(held.queue.push_event(bytes), Pushed::Queued { .. }) {
         sent += 1;
       }
     }
-    inner.subscribers.push(queue);
+    match skip {
+      Some(skip) => inner.held.push(HeldStream { queue: held.queue, kept: Vec::new(), skip: Some(skip) }),
+      None => inner.subscribers.push(held.queue),
+    }
     Some(sent)
   }
 
@@ -254,7 +285,7 @@ impl Channel {
 
   fn remove(&self, queue: &StreamQueue) -> bool {
     let mut inner = self.inner.lock();
-    if let Some(i) = inner.held.iter().position(|(q, _)| std::ptr::eq(Arc::as_ptr(q), queue)) {
+    if let Some(i) = inner.held.iter().position(|h| std::ptr::eq(Arc::as_ptr(&h.queue), queue)) {
       inner.held.swap_remove(i);
       return true;
     }
@@ -425,7 +456,7 @@ mod tests {
     let sent = c.release(&q, |reached, kept| {
       assert_eq!(reached, Some("e-3"));
       assert_eq!(kept.len(), 1);
-      replay.clone()
+      (replay.clone(), None)
     });
     assert_eq!(sent, Some(3));
     c.deliver_encoded(Some("e-4"), b"data: 4\n\n");
@@ -442,8 +473,19 @@ mod tests {
     let q = stream();
     assert_eq!(c.subscribe_or_hold(q.clone(), "zz"), Join::Held);
     q.close();
-    assert_eq!(c.release(&q, |_, _| Vec::new()), None);
+    assert_eq!(c.release(&q, |_, _| (Vec::new(), None)), None);
     assert!(c.inner.lock().held.is_empty());
+    // Released ahead of the channel: what its client has is skipped, then it is live.
+    let q = stream();
+    assert_eq!(c.subscribe_or_hold(q.clone(), "e-9"), Join::Held);
+    c.release(&q, |_, _| (Vec::new(), Some(Box::new(|id: Option<&str>| id.is_some_and(|id| id <= "e-6")))));
+    c.deliver_encoded(Some("e-5"), b"data: 5\n\n");
+    c.deliver_encoded(Some("e-6"), b"data: 6\n\n");
+    assert_eq!(drain(&q), "");
+    c.deliver_encoded(Some("e-7"), b"data: 7\n\n");
+    c.deliver_encoded(Some("e-8"), b"data: 8\n\n");
+    assert_eq!(drain(&q), "id: e-7\ndata: 7\n\nid: e-8\ndata: 8\n\n");
+    assert!(c.inner.lock().held.is_empty(), "a subscriber again once past what it had");
   }
 
   #[test]
