@@ -84,7 +84,8 @@ async function runOne(s, tick, redis) {
       eps: r.events_per_s, cpu: r.server.cpu_us_per_event, p99: r.latency_ms.p99, p50: r.latency_ms.p50,
       missing: r.missing, dups: r.duplicates, connected: r.connected,
       redisCpuPct: s.broker ? redisCpuPct : NaN, perPublish: publishes ? total / publishes : NaN,
-      roundTrips: publishes ? (total - (calls.hget || 0) - (calls.hincrby || 0) - (calls.xadd || 0) - (calls.publish || 0) - (calls.hset || 0)) / publishes : NaN,
+      // Commands the server sent (the rest ran inside the script).
+      roundTrips: publishes ? (total - ['get', 'set', 'hget', 'hset', 'hincrby', 'xadd', 'publish', 'del'].reduce((a, k) => a + (calls[k] || 0), 0)) / publishes : NaN,
     };
   } finally {
     for (const c of children.reverse()) await stopServer(c);
