@@ -57,6 +57,9 @@ fn private_key(pem: &[u8], passphrase: Option<&str>) -> Result<PrivateKeyDer<'st
   PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("key: no PEM private key found ({e})"))
 }
 
+/// Hears a host name no certificate was registered for.
+pub type MissingReport = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The certificate each new handshake gets: the one registered for the name the client
 /// asked for (SNI), else the default.
 pub struct CertResolver {
@@ -64,7 +67,7 @@ pub struct CertResolver {
   /// Lower-case names; `*.example.com` covers one label under example.com.
   hosts: RwLock<HashMap<String, Arc<CertifiedKey>>>,
   /// Told of names no certificate was registered for (HyperExpress's `missing`).
-  missing: RwLock<Option<Box<dyn Fn(&str) + Send + Sync>>>,
+  missing: RwLock<Option<MissingReport>>,
   report_missing: AtomicBool,
 }
 
@@ -94,7 +97,7 @@ impl CertResolver {
   }
 
   /// `report` hears every SNI name with no certificate of its own, while reporting is on.
-  pub fn on_missing(&self, report: Box<dyn Fn(&str) + Send + Sync>) {
+  pub fn on_missing(&self, report: MissingReport) {
     *self.missing.write() = Some(report);
   }
 
