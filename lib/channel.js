@@ -4,12 +4,58 @@
 
 const { NativeChannel, NativeBroker } = require('./native');
 
-// One broker connection per Redis URL per process, shared by its channels.
+// One broker per Redis URL per process, shared by its channels.
 const BROKERS = new Map();
 function brokerFor(url) {
   let b = BROKERS.get(url);
-  if (!b) BROKERS.set(url, (b = new NativeBroker(url)));
+  if (!b) BROKERS.set(url, (b = new Broker(url)));
   return b;
+}
+
+/**
+ * A NativeBroker and the publishes waiting for Redis: each is numbered here, and Rust
+ * reports how they ended, a round trip's worth per call (no threadsafe function per
+ * publish). While any is pending the broker keeps Node alive, so an awaited publish
+ * always settles.
+ */
+class Broker {
+  constructor(url) {
+    this._pending = new Map();
+    this._seq = 0;
+    this._native = new NativeBroker(url, (results) => this._settle(results));
+  }
+
+  publish(name, event, data, retry, history) {
+    const seq = ++this._seq;
+    return new Promise((resolve, reject) => {
+      if (this._pending.size === 0) this._native.keepAlive(true);
+      this._pending.set(seq, { resolve, reject });
+      this._native.publish(seq, name, event, data, retry, history);
+    });
+  }
+
+  _settle(results) {
+    for (const r of results) {
+      const p = this._pending.get(r.seq);
+      if (p === undefined) continue;
+      this._pending.delete(r.seq);
+      if (r.id !== undefined && r.id !== null) p.resolve(r.id);
+      else p.reject(new Error(r.error));
+    }
+    if (this._pending.size === 0) this._native.keepAlive(false);
+  }
+
+  attach(name, channel) {
+    this._native.attach(name, channel);
+  }
+
+  detach(name, channel) {
+    this._native.detach(name, channel);
+  }
+
+  subscribe(name, channel, server, id, lastEventId, history) {
+    return this._native.subscribe(name, channel, server, id, lastEventId, history);
+  }
 }
 
 class Channel {

@@ -1,10 +1,12 @@
 //! `NativeBroker`: JS's handle on a channel broker (broadcast/broker_client.rs).
-//! Publishes resolve a JS Promise with the event's id; delivery to local streams
-//! happens in Rust, with no JS on the way.
+//! Publishes are numbered by JS; how they ended reaches JS through one threadsafe
+//! function per broker, a round trip's results per call (never one per publish), and
+//! JS settles its Promises. Delivery to local streams happens in Rust, with no JS on
+//! the way.
 
-use std::time::Duration;
-
-use napi::{Error, Result, Status};
+use napi::bindgen_prelude::Function;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
 use super::native_channel::NativeChannel;
@@ -13,20 +15,66 @@ use crate::broadcast::broker_client::{BrokerClient, PUBLISH_TIMEOUT};
 use crate::broadcast::channel::Join;
 use crate::sse::encode::{encode_event, Event};
 
+/// How one publish ended: `id` once Redis has it; else `error`, and `unknown` when no
+/// answer came in time (the event may still be delivered).
+#[napi(object)]
+pub struct PublishResult {
+  pub seq: f64,
+  pub id: Option<String>,
+  pub error: Option<String>,
+  pub unknown: bool,
+}
+
+/// Weak: it never keeps Node alive by itself; JS refs it while publishes are pending.
+type ResultsFn = ThreadsafeFunction<Vec<PublishResult>, (), Vec<PublishResult>, Status, false, true, 0>;
+
 #[napi]
 pub struct NativeBroker {
   client: BrokerClient,
+  results: std::sync::Arc<ResultsFn>,
 }
 
 #[napi]
 impl NativeBroker {
   /// `url`: redis://host:port/db. Connects lazily; reconnects by itself.
+  /// `on_results(results)` hears how publishes ended.
   #[napi(constructor)]
-  pub fn new(url: String) -> Result<Self> {
-    let (client, subscriber, publisher) = BrokerClient::open(&url).map_err(|e| Error::new(Status::InvalidArg, format!("broker: {e}")))?;
+  pub fn new(url: String, on_results: Function<'_, Vec<PublishResult>, ()>) -> Result<Self> {
+    let results: std::sync::Arc<ResultsFn> = std::sync::Arc::new(on_results.build_threadsafe_function::<Vec<PublishResult>>().weak::<true>().callee_handled::<false>().build()?);
+    let report = {
+      let results = results.clone();
+      move |batch: Vec<(u64, redis::RedisResult<crate::broadcast::broker::EventId>)>| {
+        let batch = batch.into_iter().map(|(seq, r)| match r {
+          Ok(id) => PublishResult { seq: seq as f64, id: Some(id.to_string()), error: None, unknown: false },
+          Err(e) if e.is_timeout() => PublishResult { seq: seq as f64, id: None, error: Some(unknown_outcome()), unknown: true },
+          Err(e) => PublishResult { seq: seq as f64, id: None, error: Some(format!("publish failed: Redis did not take the event ({e})")), unknown: false },
+        });
+        results.call(batch.collect(), ThreadsafeFunctionCallMode::NonBlocking);
+      }
+    };
+    let (client, subscriber, publisher) = BrokerClient::open(&url, report).map_err(|e| Error::new(Status::InvalidArg, format!("broker: {e}")))?;
     napi::bindgen_prelude::spawn(subscriber);
     napi::bindgen_prelude::spawn(publisher);
-    Ok(Self { client })
+    Ok(Self { client, results })
+  }
+
+  /// Whether the results callback keeps Node alive (JS: while publishes are pending).
+  #[napi]
+  pub fn keep_alive(&self, env: Env, on: bool) -> Result<()> {
+    // The callback is shared with the publisher task (it calls it from there), so the
+    // ref count is set through Node-API directly; only the JS thread calls this.
+    let status = unsafe {
+      if on {
+        napi::sys::napi_ref_threadsafe_function(env.raw(), self.results.raw())
+      } else {
+        napi::sys::napi_unref_threadsafe_function(env.raw(), self.results.raw())
+      }
+    };
+    if status == napi::sys::Status::napi_ok {
+      Ok(())
+    } else {
+      Err(Error::from_reason("broker: cannot change whether it keeps Node alive"))
+    }
   }
 
   /// Shares `channel` (named `name`) through this broker: events published anywhere
@@ -61,29 +109,16 @@ impl NativeBroker {
     }
   }
 
-  /// Publishes to channel `name`; resolves with the event's id once Redis has it.
+  /// Publishes to channel `name` as publish `seq`: its result comes to `on_results`.
   /// Queued here, at the call, so one process's events keep the order of its calls.
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn publish<'env>(&self, env: &'env napi::Env, name: String, event: Option<String>, data: String, retry: Option<u32>, history: u32) -> Result<napi::bindgen_prelude::PromiseRaw<'env, String>> {
+  #[napi]
+  pub fn publish(&self, seq: f64, name: String, event: Option<String>, data: String, retry: Option<u32>, history: u32) {
     let body = encode_event(&Event { id: None, event: event.as_deref(), data: &data, retry });
-    let (deadline, result) = self.client.publish(name, body, history as usize);
-    env.spawn_future(async move {
-      // The publisher answers by the deadline; the margin only guards against it being gone.
-      match tokio::time::timeout_at(deadline + Duration::from_millis(200), result).await {
-        Ok(Ok(Ok(id))) => Ok(id.to_string()),
-        Ok(Ok(Err(e))) if e.is_timeout() => Err(unknown_outcome()),
-        Ok(Ok(Err(e))) => Err(Error::from_reason(format!("publish failed: Redis did not take the event ({e})"))),
-        Ok(Err(_)) => Err(Error::from_reason("publish failed: the broker is gone")),
-        Err(_) => Err(unknown_outcome()),
-      }
-    })
+    self.client.publish(seq as u64, name, body, history as usize);
   }
 }
 
-fn unknown_outcome() -> Error {
-  Error::from_reason(format!(
-    "publish failed: no answer from Redis within {} s (the event may still be delivered if Redis took it)",
-    PUBLISH_TIMEOUT.as_secs()
-  ))
+fn unknown_outcome() -> String {
+  format!("publish failed: no answer from Redis within {} s (the event may still be delivered if Redis took it)", PUBLISH_TIMEOUT.as_secs())
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::broker::{self, EventId, Keys};
 use super::channel::{Channel, Join, Skip};
@@ -33,11 +33,12 @@ pub struct BrokerClient {
 impl BrokerClient {
   /// Connects lazily to `url` (redis://host:port/db) and reconnects by itself. The two
   /// futures (the Pub/Sub subscriber and the publisher) must be spawned on a runtime.
-  pub fn open(url: &str) -> redis::RedisResult<(Self, impl Future<Output = ()> + Send + 'static, impl Future<Output = ()> + Send + 'static)> {
+  /// `report` hears how publishes ended, a batch at a time (see `publish`).
+  pub fn open(url: &str, report: impl Fn(Vec<(u64, redis::RedisResult<EventId>)>) + Send + Sync + 'static) -> redis::RedisResult<(Self, impl Future<Output = ()> + Send + 'static, impl Future<Output = ()> + Send + 'static)> {
     let client = redis::Client::open(url)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { client, channels: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()) });
+    let shared = Arc::new(Shared { client, channels: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, report: Box::new(report), commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()) });
     let tasks = (subscriber(Arc::downgrade(&shared), rx), publisher(Arc::downgrade(&shared), out_rx));
     Ok((Self { shared }, tasks.0, tasks.1))
   }
@@ -74,13 +75,12 @@ impl BrokerClient {
   }
 
   /// Queues `body` (an event encoded without its id line) for channel `name`, keeping
-  /// about `history` events; the receiver gets its id once Redis has it, or an error
-  /// by `PUBLISH_TIMEOUT`. Queued at the call: one process's events keep its call order.
-  pub fn publish(&self, name: String, body: Bytes, history: usize) -> (tokio::time::Instant, oneshot::Receiver<redis::RedisResult<EventId>>) {
-    let (done, result) = oneshot::channel();
+  /// about `history` events. `report` hears `seq` with its id once Redis has it, or
+  /// with an error by `PUBLISH_TIMEOUT`. Queued at the call: one process's events keep
+  /// its call order.
+  pub fn publish(&self, seq: u64, name: String, body: Bytes, history: usize) {
     let deadline = tokio::time::Instant::now() + PUBLISH_TIMEOUT;
-    let _ = self.shared.publishes.send(Outgoing { deadline, token: broker::new_epoch(), name, body, history, done });
-    (deadline, result)
+    let _ = self.shared.publishes.send(Outgoing { deadline, seq, token: broker::new_epoch(), name, body, history });
   }
 }
 
@@ -94,6 +94,8 @@ struct Shared {
   subscribe: mpsc::UnboundedSender<String>,
   /// Publishes, in call order, to the one task that sends them (see `publisher`).
   publishes: mpsc::UnboundedSender<Outgoing>,
+  /// Hears how publishes ended (one call per round trip, not per publish).
+  report: Box<dyn Fn(Vec<(u64, redis::RedisResult<EventId>)>) + Send + Sync>,
   commands: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
   /// How far this process has got in each history, per Pub/Sub name: the last event
   /// delivered here, or where the history stood when it subscribed. A message at or
@@ -237,12 +239,13 @@ impl Shared {
 struct Outgoing {
   /// The caller is told by then, whatever Redis is doing.
   deadline: tokio::time::Instant,
+  /// The caller's number for it, in the report.
+  seq: u64,
   /// Makes sending it again (after a dropped connection) harmless.
   token: String,
   name: String,
   body: bytes::Bytes,
   history: usize,
-  done: tokio::sync::oneshot::Sender<redis::RedisResult<EventId>>,
 }
 
 /// Sends publishes in call order, so one process's events are numbered in the order
@@ -265,9 +268,9 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
       }
     }
     let now = tokio::time::Instant::now();
-    let (live, late): (Vec<Outgoing>, Vec<Outgoing>) = batch.drain(..).partition(|o| !o.done.is_closed() && now < o.deadline);
-    for out in late {
-      let _ = out.done.send(Err(no_answer()));
+    let (live, late): (Vec<Outgoing>, Vec<Outgoing>) = batch.drain(..).partition(|o| now < o.deadline);
+    if !late.is_empty() {
+      (s.report)(late.iter().map(|o| (o.seq, Err(no_answer()))).collect());
     }
     let Some(deadline) = live.iter().map(|o| o.deadline).min() else { continue };
     let attempts = async {
@@ -296,16 +299,10 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
       result
     };
     match tokio::time::timeout_at(deadline, attempts).await.unwrap_or_else(|_| Err(no_answer())) {
-      Ok(results) => {
-        for (out, result) in live.into_iter().zip(results) {
-          let _ = out.done.send(result);
-        }
-      }
+      Ok(results) => (s.report)(live.iter().map(|o| o.seq).zip(results).collect()),
       Err(e) => {
         let timed_out = e.is_timeout();
-        for out in live {
-          let _ = out.done.send(Err(if timed_out { no_answer() } else { redis::RedisError::from((e.kind(), "round trip failed", e.to_string())) }));
-        }
+        (s.report)(live.iter().map(|o| (o.seq, Err(if timed_out { no_answer() } else { redis::RedisError::from((e.kind(), "round trip failed", e.to_string())) }))).collect());
       }
     }
   }
