@@ -283,3 +283,34 @@ test('channels over Redis: two servers of one process share a channel name; hist
   assert.equal(late.events[0].id, clients[0].events[1].id);
   for (const c of [...clients, late]) c.req.destroy();
 });
+
+test('channels over Redis: an awaited publish keeps Node alive until it settles; an idle broker never does', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {
+  const redisPort = await freePort();
+  const redis = await startRedis(redisPort);
+  t.after(() => redis.kill());
+  const downPort = await freePort();
+  const script = (url) => `
+    const hyper = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const ch = new hyper.Channel({ name: 'exit', broker: ${JSON.stringify(url)}, history: 5 });
+    ch.publish('x').then((id) => console.log('resolved ' + id), (e) => console.log('rejected ' + e.message));`;
+  const run = (url) =>
+    new Promise((resolve) => {
+      const started = Date.now();
+      const child = spawn(process.execPath, ['-e', script(url)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, out, ms: Date.now() - started });
+      });
+    });
+  // Nothing but the publish keeps these processes up: each exits by itself once it settles.
+  const up = await run(`redis://127.0.0.1:${redisPort}/`);
+  assert.equal(up.signal, null, 'exited by itself');
+  assert.match(up.out, /^resolved \S+-1$/m);
+  const down = await run(`redis://127.0.0.1:${downPort}/`);
+  assert.equal(down.signal, null, 'exited by itself');
+  assert.match(down.out, /^rejected publish failed/m);
+  assert.ok(down.ms < 6000, `settled and exited in ${down.ms} ms`);
+});
