@@ -93,11 +93,11 @@ pub struct NativeServer {
   state: Arc<ServerState>,
   threads: usize,
   runtime: Option<ServerRuntime>,
-  /// The certificates new TLS handshakes get (a TLS server only).
-  certificate: Option<Arc<CertResolver>>,
-  /// Host certificates and `missing` reporting asked for before `listen`.
-  early_hosts: Vec<(String, Arc<rustls::sign::CertifiedKey>)>,
-  report_missing: bool,
+  /// The certificates TLS handshakes get: per host from the start, the default one
+  /// once the server listens with TLS.
+  certificates: Arc<CertResolver>,
+  /// Listening with TLS (its certificate can be swapped).
+  serves_tls: bool,
 }
 
 /// Largest `max_header_size` taken: one request's text in an event batch (its target
@@ -165,7 +165,11 @@ impl NativeServer {
         Ok(Batch { events: state.events.drain(), queue: Some(state.events.clone()), handoff: Some(state.handoff.clone()) })
       })?;
     state.events.set_wake(Some(Box::new(wake)));
-    Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None, certificate: None, early_hosts: Vec::new(), report_missing: false })
+    let events = state.events.clone();
+    let certificates = Arc::new(CertResolver::new(Box::new(move |name| {
+      events.push(Event::MissingServerName { name: name.to_string() });
+    })));
+    Ok(Self { state, threads: o.threads.unwrap_or(1).clamp(1, 64) as usize, runtime: None, certificates, serves_tls: false })
   }
 
   /// Adds a route; returns its parameter names in the order their values arrive.
@@ -196,16 +200,8 @@ impl NativeServer {
     let tls = match tls {
       None => None,
       Some(t) => {
-        let (config, certificate) = tls::server_config(&t.material()).map_err(|e| err(format!("TLS: {e}")))?;
-        for (name, key) in &self.early_hosts {
-          certificate.add_host(name, key.clone());
-        }
-        let events = self.state.events.clone();
-        certificate.on_missing(Box::new(move |name| {
-          events.push(Event::MissingServerName { name: name.to_string() });
-        }));
-        certificate.report_missing(self.report_missing);
-        Some((tokio_rustls::TlsAcceptor::from(config), certificate))
+        let (config, default) = tls::server_config(&t.material(), self.certificates.clone()).map_err(|e| err(format!("TLS: {e}")))?;
+        Some((tokio_rustls::TlsAcceptor::from(config), default))
       }
     };
     let port = u16::try_from(port).map_err(|_| err(format!("invalid port {port}")))?;
@@ -228,10 +224,10 @@ impl NativeServer {
         }
       }
     };
-    // Listening: host certificates now live in the resolver (a failed listen kept them).
-    let tls = tls.map(|(acceptor, certificate)| {
-      self.early_hosts.clear();
-      self.certificate = Some(certificate);
+    // Bound: handshakes from now on get this certificate (a failed listen set nothing).
+    let tls = tls.map(|(acceptor, default)| {
+      self.certificates.swap(default);
+      self.serves_tls = true;
       acceptor
     });
     runtime.handle().spawn(accept_loop(listener, self.state.clone(), self.state.phase.subscribe(), tls));
@@ -253,44 +249,32 @@ impl NativeServer {
   /// Throws if this server does not serve TLS or the material is unusable.
   #[napi(catch_unwind)]
   pub fn set_certificate(&self, tls: NativeTls) -> Result<()> {
-    let Some(current) = self.certificate.as_ref() else { return Err(err("this server does not serve TLS (listen with key and cert first)")) };
+    if !self.serves_tls {
+      return Err(err("this server does not serve TLS (listen with key and cert first)"));
+    }
     let key = tls::certified_key(&tls.material()).map_err(|e| err(format!("TLS: {e}")))?;
-    current.swap(key);
+    self.certificates.swap(key);
     Ok(())
   }
 
   /// The certificate for handshakes that ask for `name` (SNI; `*.example.com` covers
   /// one label under it), before or after `listen`. Throws if the material is unusable.
   #[napi(catch_unwind)]
-  pub fn add_server_name(&mut self, name: String, tls: NativeTls) -> Result<()> {
+  pub fn add_server_name(&self, name: String, tls: NativeTls) -> Result<()> {
     let key = tls::certified_key(&tls.material()).map_err(|e| err(format!("TLS for {name:?}: {e}")))?;
-    match self.certificate.as_ref() {
-      Some(resolver) => resolver.add_host(&name, key),
-      None => {
-        self.early_hosts.retain(|(n, _)| tls::host_key(n) != tls::host_key(&name));
-        self.early_hosts.push((name, key));
-      }
-    }
+    self.certificates.add_host(&name, key);
     Ok(())
   }
 
   #[napi(catch_unwind)]
-  pub fn remove_server_name(&mut self, name: String) {
-    match self.certificate.as_ref() {
-      Some(resolver) => {
-        resolver.remove_host(&name);
-      }
-      None => self.early_hosts.retain(|(n, _)| tls::host_key(n) != tls::host_key(&name)),
-    }
+  pub fn remove_server_name(&self, name: String) {
+    self.certificates.remove_host(&name);
   }
 
   /// Whether JS hears of SNI names with no certificate of their own (`missing`).
   #[napi(catch_unwind)]
-  pub fn report_missing_server_names(&mut self, on: bool) {
-    self.report_missing = on;
-    if let Some(resolver) = self.certificate.as_ref() {
-      resolver.report_missing(on);
-    }
+  pub fn report_missing_server_names(&self, on: bool) {
+    self.certificates.report_missing(on);
   }
 
   /// Starts shutting down: stop accepting, end streams (after `final_event`, if given),

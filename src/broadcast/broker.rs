@@ -30,6 +30,17 @@ pub struct EventId {
 }
 
 impl EventId {
+  /// Stands before any history (a process that subscribed before the first event):
+  /// every event of the history to come follows it.
+  pub fn before_any() -> Self {
+    Self { epoch: String::new(), offset: 0 }
+  }
+
+  /// In `other`'s history, at or past it (so `other` was delivered, or is not newer).
+  pub fn reaches(&self, other: &EventId) -> bool {
+    self.epoch == other.epoch && self.offset >= other.offset
+  }
+
   pub fn parse(text: &str) -> Option<Self> {
     let (epoch, offset) = text.rsplit_once('-')?;
     if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -329,12 +340,12 @@ pub fn replay_plan(after: &EventId, missed: Missed, history: usize, last_event_i
   // At or before what this process has delivered (never told where it stands, as when
   // Redis was down at its start: all of it, a duplicate rather than a loss).
   let covered = |id: &EventId| match &reached {
-    Some(Some(r)) => r.epoch == id.epoch && id.offset <= r.offset,
+    Some(Some(r)) => r.reaches(id),
     Some(None) => false,
     None => true,
   };
   if let Some(Some(r)) = &reached {
-    if r.epoch == after.epoch && after.offset >= r.offset {
+    if after.reaches(r) {
       // The client is ahead of this process (or level): nothing to replay; live events
       // up to its id are skipped.
       return (Vec::new(), (after.offset > r.offset).then(|| after.clone()));
@@ -371,7 +382,7 @@ pub fn replay_plan(after: &EventId, missed: Missed, history: usize, last_event_i
   // Published here during the read: those the replay did not carry.
   for (id, bytes) in kept {
     match id.as_deref().and_then(EventId::parse) {
-      Some(id) if id.epoch == floor.epoch && id.offset <= floor.offset => {}
+      Some(id) if floor.reaches(&id) => {}
       _ => out.push(bytes),
     }
   }
@@ -454,7 +465,7 @@ mod tests {
     // No history at all: a gap with nowhere to resume.
     assert_eq!(missed(&after, read("", 0, &[])).gap, Some((GapReason::Reset, None)));
     // A process that started before any history: everything, no gap, unless trimmed.
-    let before = EventId { epoch: String::new(), offset: 0 };
+    let before = EventId::before_any();
     assert_eq!(missed(&before, read("e2", 2, &[1, 2])).gap, None);
     assert_eq!(missed(&before, read("e2", 2, &[1, 2])).events.len(), 2);
     assert_eq!(missed(&before, read("e2", 9, &[8, 9])).gap, Some((GapReason::Reset, id("e2", 7))));

@@ -19,6 +19,9 @@ use super::broker::{self, EventId, Keys};
 use super::channel::{Channel, Join, Skip};
 use crate::http::stream::StreamQueue;
 
+/// How publishes ended: each caller's number with its id, or the error.
+pub type Published = Vec<(u64, redis::RedisResult<EventId>)>;
+
 /// A publish Redis has not confirmed by then is answered with a timeout.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// A stream waiting for its replay from Redis is told of a gap after this long.
@@ -34,11 +37,11 @@ impl BrokerClient {
   /// Connects lazily to `url` (redis://host:port/db) and reconnects by itself. The two
   /// futures (the Pub/Sub subscriber and the publisher) must be spawned on a runtime.
   /// `report` hears how publishes ended, a batch at a time (see `publish`).
-  pub fn open(url: &str, report: impl Fn(Vec<(u64, redis::RedisResult<EventId>)>) + Send + Sync + 'static) -> redis::RedisResult<(Self, impl Future<Output = ()> + Send + 'static, impl Future<Output = ()> + Send + 'static)> {
+  pub fn open(url: &str, report: impl Fn(Published) + Send + Sync + 'static) -> redis::RedisResult<(Self, impl Future<Output = ()> + Send + 'static, impl Future<Output = ()> + Send + 'static)> {
     let client = redis::Client::open(url)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { client, channels: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, report: Box::new(report), commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()) });
+    let shared = Arc::new(Shared { client, local: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, report: Box::new(report), commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()) });
     let tasks = (subscriber(Arc::downgrade(&shared), rx), publisher(Arc::downgrade(&shared), out_rx));
     Ok((Self { shared }, tasks.0, tasks.1))
   }
@@ -47,8 +50,7 @@ impl BrokerClient {
   /// reach its subscribers here.
   pub fn attach(&self, name: String, channel: &Arc<Channel>) {
     let pubsub = Keys::of(&name).pubsub;
-    self.shared.channels.lock().entry(pubsub.clone()).or_default().push(Arc::downgrade(channel));
-    self.shared.names.lock().insert(pubsub.clone(), name);
+    self.shared.local.lock().entry(pubsub.clone()).or_insert_with(|| Local { name, channels: Vec::new() }).channels.push(Arc::downgrade(channel));
     // Subscribed already (another server's channel of that name): it starts from here.
     self.shared.mark_channels(&pubsub);
     let _ = self.shared.subscribe.send(pubsub);
@@ -56,8 +58,8 @@ impl BrokerClient {
 
   /// Stops delivering events of channel `name` to `channel` (it was closed).
   pub fn detach(&self, name: &str, channel: &Arc<Channel>) {
-    if let Some(list) = self.shared.channels.lock().get_mut(&Keys::of(name).pubsub) {
-      list.retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(channel)));
+    if let Some(local) = self.shared.local.lock().get_mut(&Keys::of(name).pubsub) {
+      local.channels.retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(channel)));
     }
   }
 
@@ -84,18 +86,23 @@ impl BrokerClient {
   }
 }
 
+/// A shared channel as this process has it: its name, and its local channels (servers
+/// of one process may each have one).
+struct Local {
+  name: String,
+  channels: Vec<Weak<Channel>>,
+}
+
 struct Shared {
   client: redis::Client,
-  /// Local channels by Pub/Sub name (servers of one process may each have one).
-  channels: Mutex<HashMap<String, Vec<Weak<Channel>>>>,
-  /// Channel names by Pub/Sub name.
-  names: Mutex<HashMap<String, String>>,
+  /// By Pub/Sub name.
+  local: Mutex<HashMap<String, Local>>,
   /// Tells the subscriber task to subscribe to a name.
   subscribe: mpsc::UnboundedSender<String>,
   /// Publishes, in call order, to the one task that sends them (see `publisher`).
   publishes: mpsc::UnboundedSender<Outgoing>,
   /// Hears how publishes ended (one call per round trip, not per publish).
-  report: Box<dyn Fn(Vec<(u64, redis::RedisResult<EventId>)>) + Send + Sync>,
+  report: Box<dyn Fn(Published) + Send + Sync>,
   commands: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
   /// How far this process has got in each history, per Pub/Sub name: the last event
   /// delivered here, or where the history stood when it subscribed. A message at or
@@ -110,12 +117,13 @@ impl Shared {
     Ok(self.commands.get_or_try_init(|| self.client.get_connection_manager_with_config(config)).await?.clone())
   }
 
-  /// The live local channels of `pubsub`.
-  fn local(&self, pubsub: &str) -> Vec<Arc<Channel>> {
-    let mut channels = self.channels.lock();
-    let Some(list) = channels.get_mut(pubsub) else { return Vec::new() };
-    list.retain(|w| w.strong_count() > 0);
-    list.iter().filter_map(Weak::upgrade).collect()
+  /// The channel name of `pubsub` and its live local channels (None if it has none).
+  fn local(&self, pubsub: &str) -> Option<(String, Vec<Arc<Channel>>)> {
+    let mut all = self.local.lock();
+    let local = all.get_mut(pubsub)?;
+    local.channels.retain(|w| w.strong_count() > 0);
+    let channels: Vec<Arc<Channel>> = local.channels.iter().filter_map(Weak::upgrade).collect();
+    (!channels.is_empty()).then(|| (local.name.clone(), channels))
   }
 
   /// Delivers one event (or a gap notice) to every local channel of `pubsub`, and notes
@@ -132,15 +140,12 @@ impl Shared {
 
   /// Delivers `id` (and first whatever this process missed before it) to the local
   /// channels of `pubsub`, each event once, in order.
-  async fn deliver(&self, pubsub: &str, name: &str, id: EventId, body: &[u8]) {
-    let channels = self.local(pubsub);
-    if channels.is_empty() {
-      return;
-    }
+  async fn deliver(&self, pubsub: &str, id: EventId, body: &[u8]) {
+    let Some((name, channels)) = self.local(pubsub) else { return };
     let last = self.last.lock().get(pubsub).cloned();
     let behind = match &last {
       // Delivered already.
-      Some(last) if last.epoch == id.epoch && id.offset <= last.offset => return,
+      Some(last) if last.reaches(&id) => return,
       // A gap in this history: the earlier ones first.
       Some(last) if last.epoch == id.epoch => id.offset > last.offset + 1,
       // Started before any history: its first event needs nothing before it.
@@ -149,13 +154,13 @@ impl Shared {
       Some(_) => true,
       None => false,
     };
-    if behind && !self.catch_up(pubsub, name, &channels).await {
+    if behind && !self.catch_up_with(pubsub, &name, &channels).await {
       // The history cannot be read: what was skipped is unknown, and subscribers are
       // told so rather than left to think they have it all.
       let notice = broker::gap_event(broker::GapReason::Unavailable, &last.map(|l| l.to_string()).unwrap_or_default());
       self.deliver_here(pubsub, &channels, None, &notice);
     }
-    if self.last.lock().get(pubsub).is_some_and(|l| l.epoch == id.epoch && l.offset >= id.offset) {
+    if self.last.lock().get(pubsub).is_some_and(|l| l.reaches(&id)) {
       return;
     }
     self.deliver_here(pubsub, &channels, Some(id), body);
@@ -175,15 +180,23 @@ impl Shared {
   }
 
   /// Delivers from the history what came after the last event delivered here (after a
-  /// reconnect, or a gap in the Pub/Sub stream). Events this process can no longer
-  /// get (trimmed, or Redis restarted empty or older) become a gap notice to every
-  /// subscriber. False if the history could not be read.
-  async fn catch_up(&self, pubsub: &str, name: &str, channels: &[Arc<Channel>]) -> bool {
+  /// reconnect or a new subscription).
+  async fn catch_up(&self, pubsub: &str) {
+    if let Some((name, channels)) = self.local(pubsub) {
+      self.catch_up_with(pubsub, &name, &channels).await;
+    }
+  }
+
+  /// `catch_up` for `channels`, named `name` (also after a gap in the Pub/Sub stream).
+  /// Events this process can no longer get (trimmed, or Redis restarted empty or
+  /// older) become a gap notice to every subscriber. False if the history could not
+  /// be read.
+  async fn catch_up_with(&self, pubsub: &str, name: &str, channels: &[Arc<Channel>]) -> bool {
     let Some(last) = self.last.lock().get(pubsub).cloned() else { return true };
     let Some(missed) = self.read_missed(name, &last, true).await else { return false };
     if let Some((reason, resume)) = missed.gap {
       let notice = broker::gap_event(reason, &last.to_string());
-      let resume = resume.unwrap_or(EventId { epoch: String::new(), offset: 0 });
+      let resume = resume.unwrap_or_else(EventId::before_any);
       self.deliver_here(pubsub, channels, (!resume.epoch.is_empty()).then(|| resume.clone()), &notice);
       self.last.lock().insert(pubsub.to_string(), resume);
     }
@@ -193,12 +206,14 @@ impl Shared {
     true
   }
 
-  /// Notes where channel `name`'s history stands before subscribing to it, so events
+  /// Notes where the history of `pubsub` stands before subscribing to it, so events
   /// published before the subscription took are caught up from there, not lost.
-  async fn mark_start(&self, pubsub: &str, name: &str) {
-    if !self.last.lock().contains_key(pubsub) {
+  async fn mark_start(&self, pubsub: &str) {
+    let name = self.local.lock().get(pubsub).map(|l| l.name.clone());
+    let known = self.last.lock().contains_key(pubsub);
+    if let (false, Some(name)) = (known, name) {
       let Ok(mut conn) = self.commands().await else { return };
-      let Ok(at) = broker::position(&mut conn, name).await else { return };
+      let Ok(at) = broker::position(&mut conn, &name).await else { return };
       self.last.lock().entry(pubsub.to_string()).or_insert(at);
     }
     self.mark_channels(pubsub);
@@ -208,7 +223,7 @@ impl Shared {
   /// process has got (see Channel::release).
   fn mark_channels(&self, pubsub: &str) {
     let Some(at) = self.last.lock().get(pubsub).map(ToString::to_string) else { return };
-    for channel in self.local(pubsub) {
+    for channel in self.local(pubsub).map(|(_, channels)| channels).unwrap_or_default() {
       channel.set_reached_if_unset(&at);
     }
   }
@@ -229,7 +244,7 @@ impl Shared {
     channel.release(queue, |reached, kept| {
       let (out, skip_through) = broker::replay_plan(&after, missed, history, last_event_id, reached, kept);
       let skip = skip_through.map(|through| -> Skip {
-        Box::new(move |id: Option<&str>| id.and_then(EventId::parse).is_some_and(|id| id.epoch == through.epoch && id.offset <= through.offset))
+        Box::new(move |id: Option<&str>| id.and_then(EventId::parse).is_some_and(|id| through.reaches(&id)))
       });
       (out, skip)
     });
@@ -308,6 +323,12 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
   }
 }
 
+/// Waits `backoff` before trying Redis again, and doubles it (up to 2 s).
+async fn wait(backoff: &mut Duration) {
+  tokio::time::sleep(*backoff).await;
+  *backoff = (*backoff * 2).min(Duration::from_secs(2));
+}
+
 fn no_answer() -> redis::RedisError {
   redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time"))
 }
@@ -319,39 +340,27 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
   let mut wanted: Vec<String> = Vec::new();
   loop {
     let Some(client) = shared.upgrade().map(|s| s.client.clone()) else { return };
-    let mut pubsub = match client.get_async_pubsub().await {
-      Ok(p) => p,
-      Err(_) => {
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-        continue;
-      }
+    let Ok(mut pubsub) = client.get_async_pubsub().await else {
+      wait(&mut backoff).await;
+      continue;
     };
     backoff = Duration::from_millis(50);
     let mut ok = true;
     for name in &wanted {
       if let Some(s) = shared.upgrade() {
-        let channel_name = s.names.lock().get(name).cloned();
-        if let Some(channel_name) = channel_name {
-          s.mark_start(name, &channel_name).await;
-        }
+        s.mark_start(name).await;
       }
       ok &= pubsub.subscribe(name).await.is_ok();
     }
     if !ok {
       // Connected but refused (Redis loading, ACLs): not at once again.
-      tokio::time::sleep(backoff).await;
-      backoff = (backoff * 2).min(Duration::from_secs(2));
+      wait(&mut backoff).await;
       continue;
     }
     // Subscribed again after a break: what was published meanwhile comes from the history.
     if let Some(s) = shared.upgrade() {
-      for pubsub_name in &wanted {
-        let name = s.names.lock().get(pubsub_name).cloned();
-        let channels = s.local(pubsub_name);
-        if let (Some(name), false) = (name, channels.is_empty()) {
-          s.catch_up(pubsub_name, &name, &channels).await;
-        }
+      for name in &wanted {
+        s.catch_up(name).await;
       }
     }
     let (mut sink, mut stream) = pubsub.split();
@@ -361,31 +370,23 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
           let Some(name) = name else { return };
           if !wanted.contains(&name) {
             let Some(s) = shared.upgrade() else { return };
-            let channel_name = s.names.lock().get(&name).cloned();
-            if let Some(channel_name) = &channel_name {
-              s.mark_start(&name, channel_name).await;
-            }
+            s.mark_start(&name).await;
             if sink.subscribe(&name).await.is_err() {
               wanted.push(name);
               break;
             }
             // Published between the mark and the subscription: from the history, now
             // (a later message would find the gap too, but there may be none).
-            let channels = s.local(&name);
-            if let (Some(channel_name), false) = (channel_name, channels.is_empty()) {
-              s.catch_up(&name, &channel_name, &channels).await;
-            }
+            s.catch_up(&name).await;
             wanted.push(name);
           }
         }
         msg = stream.next() => {
           let Some(msg) = msg else { break };
           let Some(shared) = shared.upgrade() else { return };
-          let pubsub_name = msg.get_channel_name().to_string();
-          let name = shared.names.lock().get(&pubsub_name).cloned();
-          if let (Some(name), Ok(payload)) = (name, msg.get_payload::<Vec<u8>>()) {
+          if let Ok(payload) = msg.get_payload::<Vec<u8>>() {
             if let Some((id, body)) = broker::parse_message(&payload) {
-              shared.deliver(&pubsub_name, &name, id, body).await;
+              shared.deliver(msg.get_channel_name(), id, body).await;
             }
           }
         }

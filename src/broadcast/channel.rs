@@ -180,11 +180,25 @@ impl Channel {
   /// replay and live events (no gap, no duplicate). Returns the events replayed.
   pub fn subscribe(self: &Arc<Self>, queue: Arc<StreamQueue>, last_event_id: Option<&str>) -> Option<u32> {
     let mut inner = self.inner.lock();
+    if !self.admit(&inner, &queue)? {
+      return Some(0);
+    }
+    let replayed = match last_event_id {
+      Some(last) => queue_all(&queue, replay_after(&inner.history, &strip_id(last)).map(|s| s.bytes.clone())),
+      None => 0,
+    };
+    inner.subscribers.push(queue);
+    Some(replayed)
+  }
+
+  /// Lets `queue` join (its `retry:` hint queued): Some(true). Some(false) if it is in
+  /// already; None if the channel or the stream is closed.
+  fn admit(self: &Arc<Self>, inner: &Inner, queue: &Arc<StreamQueue>) -> Option<bool> {
     if inner.closed || !queue.is_open() {
       return None;
     }
-    if inner.subscribers.iter().any(|q| Arc::ptr_eq(q, &queue)) {
-      return Some(0);
+    if inner.subscribers.iter().chain(inner.held.iter().map(|h| &h.queue)).any(|q| Arc::ptr_eq(q, queue)) {
+      return Some(false);
     }
     // The stream tells us when it closes (see `leave`); refused if it just did.
     let me: Weak<dyn Membership> = Arc::downgrade(self) as Weak<dyn Membership>;
@@ -194,16 +208,7 @@ impl Channel {
     if let Some(ms) = self.options.retry {
       queue.push(encode_retry(ms));
     }
-    let mut replayed = 0;
-    if let Some(last) = last_event_id {
-      for stored in replay_after(&inner.history, &strip_id(last)) {
-        if matches!(queue.push_event(stored.bytes.clone()), Pushed::Queued { .. }) {
-          replayed += 1;
-        }
-      }
-    }
-    inner.subscribers.push(queue);
-    Some(replayed)
+    Some(true)
   }
 
   /// Adds a stream whose missed events must come from elsewhere (a broker's history)
@@ -212,28 +217,15 @@ impl Channel {
   /// now on are kept for it until `release` queues the replay and then them.
   pub fn subscribe_or_hold(self: &Arc<Self>, queue: Arc<StreamQueue>, last_event_id: &str) -> Join {
     let mut inner = self.inner.lock();
-    if inner.closed || !queue.is_open() {
-      return Join::Refused;
-    }
-    if inner.subscribers.iter().chain(inner.held.iter().map(|h| &h.queue)).any(|q| Arc::ptr_eq(q, &queue)) {
-      return Join::Replayed(0);
-    }
-    let me: Weak<dyn Membership> = Arc::downgrade(self) as Weak<dyn Membership>;
-    if !queue.join(me) {
-      return Join::Refused;
-    }
-    if let Some(ms) = self.options.retry {
-      queue.push(encode_retry(ms));
+    match self.admit(&inner, &queue) {
+      None => return Join::Refused,
+      Some(false) => return Join::Replayed(0),
+      Some(true) => {}
     }
     let last = strip_id(last_event_id);
     match inner.history.iter().rposition(|s| s.id.as_deref() == Some(last.as_str())) {
       Some(i) => {
-        let mut replayed = 0;
-        for stored in inner.history.iter().skip(i + 1) {
-          if matches!(queue.push_event(stored.bytes.clone()), Pushed::Queued { .. }) {
-            replayed += 1;
-          }
-        }
+        let replayed = queue_all(&queue, inner.history.iter().skip(i + 1).map(|s| s.bytes.clone()));
         inner.subscribers.push(queue);
         Join::Replayed(replayed)
       }
@@ -257,12 +249,7 @@ impl Channel {
       return None;
     }
     let (replay, skip) = plan(inner.reached.as_deref(), held.kept);
-    let mut sent = 0;
-    for bytes in replay {
-      if matches!(held.queue.push_event(bytes), Pushed::Queued { .. }) {
-        sent += 1;
-      }
-    }
+    let sent = queue_all(&held.queue, replay.into_iter());
     match skip {
       Some(skip) => inner.held.push(HeldStream { queue: held.queue, kept: Vec::new(), skip: Some(skip) }),
       None => inner.subscribers.push(held.queue),
@@ -331,6 +318,11 @@ pub enum Join {
   Held,
   /// The stream or the channel is closed.
   Refused,
+}
+
+/// Queues `events` to `queue`; returns how many it took.
+fn queue_all(queue: &StreamQueue, events: impl Iterator<Item = Bytes>) -> u32 {
+  events.map(|bytes| matches!(queue.push_event(bytes), Pushed::Queued { .. }) as u32).sum()
 }
 
 /// An event encoded without its id line (as a broker carries it), with `id` in front.

@@ -63,11 +63,12 @@ pub type MissingReport = Box<dyn Fn(&str) + Send + Sync>;
 /// The certificate each new handshake gets: the one registered for the name the client
 /// asked for (SNI), else the default.
 pub struct CertResolver {
-  default: RwLock<Arc<CertifiedKey>>,
+  /// Set when the server listens; a handshake before that gets none.
+  default: RwLock<Option<Arc<CertifiedKey>>>,
   /// Lower-case names; `*.example.com` covers one label under example.com.
   hosts: RwLock<HashMap<String, Arc<CertifiedKey>>>,
   /// Told of names no certificate was registered for (HyperExpress's `missing`).
-  missing: RwLock<Option<MissingReport>>,
+  missing: MissingReport,
   report_missing: AtomicBool,
 }
 
@@ -78,13 +79,15 @@ impl std::fmt::Debug for CertResolver {
 }
 
 impl CertResolver {
-  pub fn new(default: Arc<CertifiedKey>) -> Self {
-    Self { default: RwLock::new(default), hosts: RwLock::default(), missing: RwLock::new(None), report_missing: AtomicBool::new(false) }
+  /// Host certificates can be added from the start; `missing` hears SNI names with no
+  /// certificate of their own, while reporting is on.
+  pub fn new(missing: MissingReport) -> Self {
+    Self { default: RwLock::new(None), hosts: RwLock::default(), missing, report_missing: AtomicBool::new(false) }
   }
 
-  /// Replaces the default certificate.
+  /// Sets (or replaces) the default certificate.
   pub fn swap(&self, key: Arc<CertifiedKey>) {
-    *self.default.write() = key;
+    *self.default.write() = Some(key);
   }
 
   /// The certificate for `name` (replacing any it had).
@@ -92,13 +95,8 @@ impl CertResolver {
     self.hosts.write().insert(host_key(name), key);
   }
 
-  pub fn remove_host(&self, name: &str) -> bool {
-    self.hosts.write().remove(&host_key(name)).is_some()
-  }
-
-  /// `report` hears every SNI name with no certificate of its own, while reporting is on.
-  pub fn on_missing(&self, report: MissingReport) {
-    *self.missing.write() = Some(report);
+  pub fn remove_host(&self, name: &str) {
+    self.hosts.write().remove(&host_key(name));
   }
 
   pub fn report_missing(&self, on: bool) {
@@ -121,7 +119,7 @@ impl CertResolver {
 
 /// A host name as SNI matches it: lower case, without a trailing dot (rustls drops the
 /// client's).
-pub fn host_key(name: &str) -> String {
+fn host_key(name: &str) -> String {
   name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
@@ -132,19 +130,17 @@ impl ResolvesServerCert for CertResolver {
         return Some(key);
       }
       if self.report_missing.load(Ordering::Relaxed) {
-        if let Some(report) = self.missing.read().as_ref() {
-          report(name);
-        }
+        (self.missing)(name);
       }
     }
-    Some(self.default.read().clone())
+    self.default.read().clone()
   }
 }
 
-/// A server config offering h2 then http/1.1, and the handle to its certificates.
-pub fn server_config(m: &TlsMaterial<'_>) -> Result<(Arc<ServerConfig>, Arc<CertResolver>), String> {
+/// A server config offering h2 then http/1.1 with the certificates of `resolver`, and
+/// the default certificate for it (the caller sets it once the server listens).
+pub fn server_config(m: &TlsMaterial<'_>, resolver: Arc<CertResolver>) -> Result<(Arc<ServerConfig>, Arc<CertifiedKey>), String> {
   let certified = certified_key(m)?;
-  let resolver = Arc::new(CertResolver::new(certified));
   let provider = provider();
   let builder = ServerConfig::builder_with_provider(provider.clone())
     .with_safe_default_protocol_versions()
@@ -166,7 +162,7 @@ pub fn server_config(m: &TlsMaterial<'_>) -> Result<(Arc<ServerConfig>, Arc<Cert
       builder.with_client_cert_verifier(verifier)
     }
   };
-  let mut config = builder.with_cert_resolver(resolver.clone());
+  let mut config = builder.with_cert_resolver(resolver);
   config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-  Ok((Arc::new(config), resolver))
+  Ok((Arc::new(config), certified))
 }
