@@ -106,7 +106,7 @@ export interface ServerStats {
 }
 
 export interface ChannelOptions {
-  /** Share the channel across processes through Redis ('redis://host:port/db'): publish() then returns a Promise of the event's id. `false`: local only, whatever the server's `broker`. */
+  /** Share the channel across processes through Redis ('redis://host:port/db'): publish() then returns a Promise of the event's id, resolved once Redis has the event and this process's subscribers have it queued. `false`: local only, whatever the server's `broker`. */
   broker?: string | false;
   /** Events kept for Last-Event-ID replay. Default 0. Without given ids, such a channel numbers its events 1, 2, ... */
   history?: number;

@@ -252,6 +252,39 @@ test('channels over Redis: one process publishes in call order; a closed channel
   await assert.rejects(ch.publish('after close'), /channel is closed/);
 });
 
+test('channels over Redis: a publish resolves once this process\'s subscribers have the event, also while Pub/Sub reconnects', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {
+  const hyper = require('..');
+  const redisPort = await freePort();
+  const redis = await startRedis(redisPort);
+  t.after(() => redis.kill());
+  const server = new hyper.Server({ broker: `redis://127.0.0.1:${redisPort}/` });
+  const ch = server.channel('served', { history: 100 });
+  server.get('/sse', (req, res) => ch.subscribe(res));
+  const port = await server.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  const clients = [listen(port), listen(port), listen(port)];
+  await waitFor(() => ch.size === 3, 5000, 'three subscribers');
+  await ch.publish('warm-up');
+  await waitFor(() => clients.every((c) => c.events.length === 1), 5000, 'the warm-up event');
+  for (let i = 0; i < 30; i++) {
+    const before = server.stats().events_sent;
+    await ch.publish(`e${i}`);
+    assert.equal(server.stats().events_sent - before, 3, `publish ${i}: queued to every subscriber by the time it resolved`);
+  }
+  // Pub/Sub connection dropped: publishes still resolve (within a bound), and what was
+  // published meanwhile reaches the subscribers from the history.
+  execFileSync('redis-cli', ['-p', String(redisPort), 'CLIENT', 'KILL', 'TYPE', 'pubsub'], { stdio: 'ignore' });
+  const started = Date.now();
+  const ids = await Promise.all(['k0', 'k1', 'k2', 'k3', 'k4'].map((d) => ch.publish(d)));
+  assert.ok(Date.now() - started < 1500, `resolved in ${Date.now() - started} ms`);
+  await waitFor(() => clients.every((c) => c.events.length === 36), 5000, 'every event');
+  for (const c of clients) {
+    assert.deepEqual(c.events.map((e) => e.data), ['warm-up', ...Array.from({ length: 30 }, (_, i) => `e${i}`), 'k0', 'k1', 'k2', 'k3', 'k4']);
+    assert.deepEqual(c.events.slice(31).map((e) => e.id), ids);
+    c.req.destroy();
+  }
+});
+
 test('channels over Redis: two servers of one process share a channel name; history 0 replays nothing but tells', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {
   const hyper = require('..');
   const redisPort = await freePort();

@@ -5,7 +5,8 @@
 //   - Redis, 2 processes: two processes on one port (reuse_port) sharing the channel;
 //     one publishes, both deliver (the clients are spread over both by the kernel).
 // Loads: a tick of 10 ms (100 events/s to every client: the p99 target) and of 1 ms
-// (saturation). Rounds alternate the servers; medians.
+// (saturation). Rounds alternate the servers; medians, and each round's CPU ratio to the
+// local channel's in that round (the machine's drift between rounds cancels out).
 //   - CPU: utime+stime of every server process per delivered event (sse-load --also-pid);
 //     Redis's own CPU is given apart, as % of one core over the run.
 //   - p99: publish-to-receive (the payload's timestamp is taken at publish).
@@ -136,13 +137,15 @@ async function main() {
   for (const tick of TICKS) {
     const base = SERVERS[0];
     lines.push(`## tick ${tick} ms (${Math.round(1000 / tick)} events/s to every client)`, '');
-    lines.push('| server | delivered events/s | CPU µs/event | vs local | p50 ms | p99 ms | p99 vs local | Redis CPU % | Redis commands / publish | round trips / publish | missing / duplicates |');
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push('| server | delivered events/s | CPU µs/event | vs local | vs local, per round: median (range) | p50 ms | p99 ms | p99 vs local | Redis CPU % | Redis commands / publish | round trips / publish | missing / duplicates |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const s of SERVERS) {
       const cpu = m(s, tick, 'cpu');
       const p99 = m(s, tick, 'p99');
+      const paired = cell(s, tick).map((r, i) => r.cpu / cell(base, tick)[i].cpu);
+      const perRound = s === base ? '-' : `${median(paired).toFixed(2)}x (${Math.min(...paired).toFixed(2)}-${Math.max(...paired).toFixed(2)})`;
       lines.push(
-        `| ${s.name} | ${Math.round(m(s, tick, 'eps'))} | ${fmt(cpu, 2)} | ${(cpu / m(base, tick, 'cpu')).toFixed(2)}x | ${fmt(m(s, tick, 'p50'), 2)} | ${fmt(p99, 2)} | ${s === base ? '-' : `${p99 - m(base, tick, 'p99') >= 0 ? '+' : ''}${(p99 - m(base, tick, 'p99')).toFixed(2)} ms`} | ${fmt(m(s, tick, 'redisCpuPct'), 1)} | ${fmt(m(s, tick, 'perPublish'), 2)} | ${fmt(m(s, tick, 'roundTrips'), 2)} | ${sum(s, tick, 'missing')} / ${sum(s, tick, 'dups')} |`,
+        `| ${s.name} | ${Math.round(m(s, tick, 'eps'))} | ${fmt(cpu, 2)} | ${(cpu / m(base, tick, 'cpu')).toFixed(2)}x | ${perRound} | ${fmt(m(s, tick, 'p50'), 2)} | ${fmt(p99, 2)} | ${s === base ? '-' : `${p99 - m(base, tick, 'p99') >= 0 ? '+' : ''}${(p99 - m(base, tick, 'p99')).toFixed(2)} ms`} | ${fmt(m(s, tick, 'redisCpuPct'), 1)} | ${fmt(m(s, tick, 'perPublish'), 2)} | ${fmt(m(s, tick, 'roundTrips'), 2)} | ${sum(s, tick, 'missing')} / ${sum(s, tick, 'dups')} |`,
       );
     }
     lines.push('');

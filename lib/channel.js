@@ -123,7 +123,8 @@ class Channel {
     if (this._broker) {
       if (this._closed) return Promise.reject(new Error('publish failed: the channel is closed'));
       // Through Redis: every process (this one too) delivers it from its subscription.
-      // Resolves with the event's id ("epoch-offset") once Redis has it.
+      // Resolves with the event's id ("epoch-offset") once Redis has it and this
+      // process's subscribers have it queued (the caller's code runs after that fan-out).
       if (id !== undefined && id !== null) return Promise.reject(new TypeError('a channel shared through a broker numbers its events itself: publish without an id'));
       return this._broker.publish(this.name, event === undefined || event === null ? undefined : String(event), typeof data === 'string' ? data : data.toString('utf8'), retry, Math.max(this._history, 1));
     }

@@ -2,7 +2,8 @@
 //! Publishes are numbered by JS; how they ended reaches JS through one threadsafe
 //! function per broker, a round trip's results per call (never one per publish), and
 //! JS settles its Promises. Delivery to local streams happens in Rust, with no JS on
-//! the way.
+//! the way, on a thread of the broker's own: a publish and its delivery wake that one
+//! thread, not several of a shared pool.
 
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -13,6 +14,7 @@ use super::native_channel::NativeChannel;
 use super::native_server::NativeServer;
 use crate::broadcast::broker_client::{BrokerClient, PUBLISH_TIMEOUT};
 use crate::broadcast::channel::Join;
+use crate::server::runtime::ServerRuntime;
 use crate::sse::encode::{encode_event, Event};
 
 /// How one publish ended: `id` once Redis has it; else `error`, and `unknown` when no
@@ -32,6 +34,8 @@ type ResultsFn = ThreadsafeFunction<Vec<PublishResult>, (), Vec<PublishResult>, 
 pub struct NativeBroker {
   client: BrokerClient,
   results: std::sync::Arc<ResultsFn>,
+  /// Runs the broker's tasks; stops when the broker is dropped.
+  runtime: ServerRuntime,
 }
 
 #[napi]
@@ -53,9 +57,10 @@ impl NativeBroker {
       }
     };
     let (client, subscriber, publisher) = BrokerClient::open(&url, report).map_err(|e| Error::new(Status::InvalidArg, format!("broker: {e}")))?;
-    napi::bindgen_prelude::spawn(subscriber);
-    napi::bindgen_prelude::spawn(publisher);
-    Ok(Self { client, results })
+    let runtime = ServerRuntime::start(1, "hyper-sse-broker").map_err(|e| Error::from_reason(format!("broker: cannot start its thread: {e}")))?;
+    runtime.handle().spawn(subscriber);
+    runtime.handle().spawn(publisher);
+    Ok(Self { client, results, runtime })
   }
 
   /// Whether the results callback keeps Node alive (JS: while publishes are pending).
@@ -102,7 +107,7 @@ impl NativeBroker {
       (Join::Replayed(n), _) => n as i32,
       (Join::Held, replay) => {
         if let Some(replay) = replay {
-          napi::bindgen_prelude::spawn(replay);
+          self.runtime.handle().spawn(replay);
         }
         0
       }

@@ -213,7 +213,7 @@ impl NativeServer {
     let failed = |e: std::io::Error| Error::new(Status::GenericFailure, format!("listen {addr} failed: {e}"));
     let socket = bind(addr, reuse_port.unwrap_or(false)).map_err(failed)?;
     let bound = socket.local_addr().map_err(failed)?.port();
-    let runtime = ServerRuntime::start(self.threads).map_err(|e| Error::from_reason(format!("cannot start the runtime: {e}")))?;
+    let runtime = ServerRuntime::start(self.threads, "hyper-sse").map_err(|e| Error::from_reason(format!("cannot start the runtime: {e}")))?;
     let listener = {
       let _entered = runtime.handle().enter();
       match socket.listen(LISTEN_BACKLOG) {

@@ -24,6 +24,9 @@ pub type Published = Vec<(u64, redis::RedisResult<EventId>)>;
 
 /// A publish Redis has not confirmed by then is answered with a timeout.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+/// A publish Redis took resolves once this process's own subscribers have it, or after
+/// this long (its Pub/Sub subscription is being restored).
+const LOCAL_DELIVERY_WAIT: Duration = Duration::from_millis(100);
 /// A stream waiting for its replay from Redis is told of a gap after this long.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -41,7 +44,7 @@ impl BrokerClient {
     let client = redis::Client::open(url)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { client, local: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, report: Box::new(report), commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()) });
+    let shared = Arc::new(Shared { client, local: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, report: Box::new(report), commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), delivered: tokio::sync::Notify::new() });
     let tasks = (subscriber(Arc::downgrade(&shared), rx), publisher(Arc::downgrade(&shared), out_rx));
     Ok((Self { shared }, tasks.0, tasks.1))
   }
@@ -108,6 +111,8 @@ struct Shared {
   /// delivered here, or where the history stood when it subscribed. A message at or
   /// before it is a duplicate; one past the next is a gap filled from the history first.
   last: Mutex<HashMap<String, EventId>>,
+  /// Told whenever `last` moves (publish results wait for their events to get here).
+  delivered: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -135,6 +140,27 @@ impl Shared {
     }
     if let Some(id) = id {
       self.last.lock().insert(pubsub.to_string(), id);
+      self.delivered.notify_waiters();
+    }
+  }
+
+  /// Whether every event of `events` (Pub/Sub name and id) has reached this process.
+  fn all_delivered(&self, events: &[(String, EventId)]) -> bool {
+    let last = self.last.lock();
+    events.iter().all(|(pubsub, id)| last.get(pubsub).is_some_and(|l| l.reaches(id)))
+  }
+
+  /// Returns once `events` have reached this process, or after LOCAL_DELIVERY_WAIT.
+  async fn until_delivered(&self, events: &[(String, EventId)]) {
+    let deadline = tokio::time::Instant::now() + LOCAL_DELIVERY_WAIT;
+    loop {
+      let told = self.delivered.notified();
+      tokio::pin!(told);
+      // Listening before looking: a delivery in between is not missed.
+      told.as_mut().enable();
+      if self.all_delivered(events) || tokio::time::timeout_at(deadline, told).await.is_err() {
+        return;
+      }
     }
   }
 
@@ -314,7 +340,20 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
       result
     };
     match tokio::time::timeout_at(deadline, attempts).await.unwrap_or_else(|_| Err(no_answer())) {
-      Ok(results) => (s.report)(live.iter().map(|o| o.seq).zip(results).collect()),
+      Ok(results) => {
+        let taken: Vec<(String, EventId)> = live.iter().zip(&results).filter_map(|(o, r)| Some((Keys::of(&o.name).pubsub, r.as_ref().ok()?.clone()))).collect();
+        let report: Published = live.iter().map(|o| o.seq).zip(results).collect();
+        if s.all_delivered(&taken) {
+          (s.report)(report);
+        } else {
+          // Told once this process's subscribers have the events too: the caller's
+          // code then runs after the fan-out, not on another core during it.
+          tokio::spawn(async move {
+            s.until_delivered(&taken).await;
+            (s.report)(report);
+          });
+        }
+      }
       Err(e) => {
         let timed_out = e.is_timeout();
         (s.report)(live.iter().map(|o| (o.seq, Err(if timed_out { no_answer() } else { redis::RedisError::from((e.kind(), "round trip failed", e.to_string())) }))).collect());

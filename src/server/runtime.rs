@@ -1,6 +1,6 @@
-//! The tokio runtime a server owns. One worker (the default) is a current-thread
-//! runtime on its own OS thread: no work-stealing machinery on the hot path. More
-//! workers use the multi-thread scheduler.
+//! The tokio runtime a server (or a channel broker) owns. One worker (the default) is
+//! a current-thread runtime on its own OS thread: no work-stealing machinery on the
+//! hot path. More workers use the multi-thread scheduler.
 
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::sync::oneshot;
@@ -11,15 +11,16 @@ pub enum ServerRuntime {
 }
 
 impl ServerRuntime {
-  pub fn start(workers: usize) -> std::io::Result<Self> {
+  /// `name` names its threads. A single worker's thread also stops when this is dropped.
+  pub fn start(workers: usize, name: &str) -> std::io::Result<Self> {
     if workers > 1 {
-      let rt = Builder::new_multi_thread().worker_threads(workers).thread_name("hyper-sse").enable_all().build()?;
+      let rt = Builder::new_multi_thread().worker_threads(workers).thread_name(name).enable_all().build()?;
       return Ok(Self::Multi(rt));
     }
     let rt = Builder::new_current_thread().enable_all().build()?;
     let handle = rt.handle().clone();
     let (stop, stopped) = oneshot::channel::<()>();
-    std::thread::Builder::new().name("hyper-sse".into()).spawn(move || {
+    std::thread::Builder::new().name(name.into()).spawn(move || {
       // Runs every task spawned through `handle` until stopped (or the sender is dropped).
       rt.block_on(async {
         let _ = stopped.await;
