@@ -5,7 +5,7 @@
 //! what a resuming client missed. The Redis side (scripts, ids, gap decisions) is
 //! broker.rs; bridge/native_broker.rs hands all this to JS.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -44,7 +44,7 @@ impl BrokerClient {
     let client = redis::Client::open(url)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { client, local: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, report: Box::new(report), commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), delivered: tokio::sync::Notify::new() });
+    let shared = Arc::new(Shared { client, local: Mutex::new(HashMap::new()), subscribe: tx, publishes: out_tx, report: Box::new(report), commands: tokio::sync::OnceCell::new(), last: Mutex::new(HashMap::new()), awaiting: Mutex::new(VecDeque::new()) });
     let tasks = (subscriber(Arc::downgrade(&shared), rx), publisher(Arc::downgrade(&shared), out_rx));
     Ok((Self { shared }, tasks.0, tasks.1))
   }
@@ -111,8 +111,16 @@ struct Shared {
   /// delivered here, or where the history stood when it subscribed. A message at or
   /// before it is a duplicate; one past the next is a gap filled from the history first.
   last: Mutex<HashMap<String, EventId>>,
-  /// Told whenever `last` moves (publish results wait for their events to get here).
-  delivered: tokio::sync::Notify,
+  /// Publish results waiting for their events to reach this process, oldest first.
+  awaiting: Mutex<VecDeque<Awaiting>>,
+}
+
+/// A round trip's publish results, told once this process has its events (the last
+/// one of each channel) or at `until`, whichever comes first.
+struct Awaiting {
+  until: tokio::time::Instant,
+  events: Vec<(String, EventId)>,
+  results: Published,
 }
 
 impl Shared {
@@ -140,27 +148,58 @@ impl Shared {
     }
     if let Some(id) = id {
       self.last.lock().insert(pubsub.to_string(), id);
-      self.delivered.notify_waiters();
+      self.settle(None);
     }
   }
 
-  /// Whether every event of `events` (Pub/Sub name and id) has reached this process.
-  fn all_delivered(&self, events: &[(String, EventId)]) -> bool {
-    let last = self.last.lock();
-    events.iter().all(|(pubsub, id)| last.get(pubsub).is_some_and(|l| l.reaches(id)))
-  }
-
-  /// Returns once `events` have reached this process, or after LOCAL_DELIVERY_WAIT.
-  async fn until_delivered(&self, events: &[(String, EventId)]) {
-    let deadline = tokio::time::Instant::now() + LOCAL_DELIVERY_WAIT;
-    loop {
-      let told = self.delivered.notified();
-      tokio::pin!(told);
-      // Listening before looking: a delivery in between is not missed.
-      told.as_mut().enable();
-      if self.all_delivered(events) || tokio::time::timeout_at(deadline, told).await.is_err() {
+  /// Tells the publish results whose events reached this process (and, given `now`,
+  /// those whose wait is over), in the order Redis answered them.
+  fn settle(&self, now: Option<tokio::time::Instant>) {
+    let mut ready = Vec::new();
+    {
+      let mut awaiting = self.awaiting.lock();
+      if awaiting.is_empty() {
         return;
       }
+      let last = self.last.lock();
+      while let Some(first) = awaiting.front() {
+        let here = first.events.iter().all(|(pubsub, id)| last.get(pubsub).is_some_and(|l| l.reaches(id)));
+        if !here && now.is_none_or(|now| now < first.until) {
+          break;
+        }
+        ready.extend(awaiting.pop_front().map(|a| a.results));
+      }
+    }
+    for results in ready {
+      (self.report)(results);
+    }
+  }
+
+  /// Tells `results` once this process's subscribers have their events too (at most
+  /// LOCAL_DELIVERY_WAIT later): the caller's code then runs after that fan-out, not
+  /// on another core during it.
+  fn report_when_delivered(self: &Arc<Self>, live: &[Outgoing], results: Published) {
+    let mut events: Vec<(String, EventId)> = Vec::new();
+    for (o, (_, r)) in live.iter().zip(&results) {
+      let Ok(id) = r else { continue };
+      let pubsub = Keys::of(&o.name).pubsub;
+      // One channel's ids grow in a round trip: its last one stands for all.
+      match events.iter_mut().find(|(p, _)| *p == pubsub) {
+        Some(e) => e.1 = id.clone(),
+        None => events.push((pubsub, id.clone())),
+      }
+    }
+    let until = tokio::time::Instant::now() + LOCAL_DELIVERY_WAIT;
+    self.awaiting.lock().push_back(Awaiting { until, events, results });
+    self.settle(None);
+    if !self.awaiting.lock().is_empty() {
+      let shared = Arc::downgrade(self);
+      tokio::spawn(async move {
+        tokio::time::sleep_until(until).await;
+        if let Some(s) = shared.upgrade() {
+          s.settle(Some(until));
+        }
+      });
     }
   }
 
@@ -340,20 +379,7 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
       result
     };
     match tokio::time::timeout_at(deadline, attempts).await.unwrap_or_else(|_| Err(no_answer())) {
-      Ok(results) => {
-        let taken: Vec<(String, EventId)> = live.iter().zip(&results).filter_map(|(o, r)| Some((Keys::of(&o.name).pubsub, r.as_ref().ok()?.clone()))).collect();
-        let report: Published = live.iter().map(|o| o.seq).zip(results).collect();
-        if s.all_delivered(&taken) {
-          (s.report)(report);
-        } else {
-          // Told once this process's subscribers have the events too: the caller's
-          // code then runs after the fan-out, not on another core during it.
-          tokio::spawn(async move {
-            s.until_delivered(&taken).await;
-            (s.report)(report);
-          });
-        }
-      }
+      Ok(results) => s.report_when_delivered(&live, live.iter().map(|o| o.seq).zip(results).collect()),
       Err(e) => {
         let timed_out = e.is_timeout();
         (s.report)(live.iter().map(|o| (o.seq, Err(if timed_out { no_answer() } else { redis::RedisError::from((e.kind(), "round trip failed", e.to_string())) }))).collect());
