@@ -285,6 +285,46 @@ test('channels over Redis: a publish resolves once this process\'s subscribers h
   }
 });
 
+test('channels over Redis: a channel made in a handler and published to at once reaches the stream it just subscribed', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {
+  const hyper = require('..');
+  const redisPort = await freePort();
+  const redis = await startRedis(redisPort);
+  t.after(() => redis.kill());
+  // A broker with no connection yet (its first channel), then the same broker warm,
+  // with 20 new channels at once: each first event was lost before its Pub/Sub
+  // subscription took (it counted as published before this process listened).
+  const server = new hyper.Server({ broker: `redis://127.0.0.1:${redisPort}` });
+  server.get('/sse', async (req, res) => {
+    const n = Number(new URL(req.url, 'http://x').searchParams.get('n'));
+    const channels = Array.from({ length: n }, (_, i) => server.channel(`fresh-${n}-${i}`, { history: 10 }));
+    for (const ch of channels) ch.subscribe(res);
+    await Promise.all(channels.map((ch, i) => ch.publish(`first-${i}`)));
+    await Promise.all(channels.map((ch, i) => ch.publish(`second-${i}`)));
+  });
+  const port = await server.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  for (const n of [1, 20]) {
+    const client = { events: [] };
+    await new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: `/sse?n=${n}`, agent: false }, (res) => {
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          buf += chunk;
+          for (const m of buf.matchAll(/^data: (.*)$/gm)) if (!client.events.includes(m[1])) client.events.push(m[1]);
+          if (client.events.length === 2 * n) resolve();
+        });
+      });
+      req.on('error', () => {});
+      client.req = req;
+      setTimeout(resolve, 5000);
+    });
+    client.req.destroy();
+    const expected = Array.from({ length: n }, (_, i) => [`first-${i}`, `second-${i}`]).flat();
+    assert.deepEqual([...client.events].sort(), [...expected].sort(), `${n} new channel(s): every event, the first ones too`);
+  }
+});
+
 test('channels over Redis: two servers of one process share a channel name; history 0 replays nothing but tells', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {
   const hyper = require('..');
   const redisPort = await freePort();

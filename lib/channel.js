@@ -4,12 +4,23 @@
 
 const { NativeChannel, NativeBroker } = require('./native');
 
-// One broker per Redis URL per process, shared by its channels.
+// One broker per Redis database per process, shared by its channels: redis://h:p,
+// redis://h:p/ and redis://h:p/0 name one (a broker is a thread and two connections).
 const BROKERS = new Map();
 function brokerFor(url) {
-  let b = BROKERS.get(url);
-  if (!b) BROKERS.set(url, (b = new Broker(url)));
+  const key = sameDatabase(url);
+  let b = BROKERS.get(key);
+  if (!b) BROKERS.set(key, (b = new Broker(url)));
   return b;
+}
+function sameDatabase(url) {
+  try {
+    const u = new URL(url);
+    if ((u.protocol === 'redis:' || u.protocol === 'rediss:') && (u.pathname === '' || u.pathname === '/')) u.pathname = '/0';
+    return u.href;
+  } catch {
+    return url; // not a URL: the broker refuses it with its own message
+  }
 }
 
 /**

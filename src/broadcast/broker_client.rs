@@ -152,8 +152,14 @@ impl Shared {
     }
   }
 
-  /// Tells the publish results whose events reached this process (and, given `now`,
-  /// those whose wait is over), in the order Redis answered them.
+  /// Whether `pubsub` still has a local channel (one closed meanwhile gets nothing here).
+  fn has_local(&self, pubsub: &str) -> bool {
+    self.local.lock().get(pubsub).is_some_and(|l| l.channels.iter().any(|w| w.strong_count() > 0))
+  }
+
+  /// Tells the publish results whose events reached this process (or have nowhere
+  /// left to go here; given `now`, also those whose wait is over), in the order the
+  /// publisher ended them.
   fn settle(&self, now: Option<tokio::time::Instant>) {
     let mut ready = Vec::new();
     {
@@ -163,7 +169,7 @@ impl Shared {
       }
       let last = self.last.lock();
       while let Some(first) = awaiting.front() {
-        let here = first.events.iter().all(|(pubsub, id)| last.get(pubsub).is_some_and(|l| l.reaches(id)));
+        let here = first.events.iter().all(|(pubsub, id)| last.get(pubsub).is_some_and(|l| l.reaches(id)) || !self.has_local(pubsub));
         if !here && now.is_none_or(|now| now < first.until) {
           break;
         }
@@ -175,12 +181,13 @@ impl Shared {
     }
   }
 
-  /// Tells `results` once this process's subscribers have their events too (at most
-  /// LOCAL_DELIVERY_WAIT later): the caller's code then runs after that fan-out, not
-  /// on another core during it.
-  fn report_when_delivered(self: &Arc<Self>, live: &[Outgoing], results: Published) {
+  /// Tells how `sent` ended (`results`, in the same order) once this process's
+  /// subscribers have the events Redis took (at most LOCAL_DELIVERY_WAIT later): the
+  /// caller's code then runs after that fan-out, not on another core during it.
+  /// Failures wait only for the results before them (results are told in order).
+  fn tell(self: &Arc<Self>, sent: &[Outgoing], results: Published) {
     let mut events: Vec<(String, EventId)> = Vec::new();
-    for (o, (_, r)) in live.iter().zip(&results) {
+    for (o, (_, r)) in sent.iter().zip(&results) {
       let Ok(id) = r else { continue };
       let pubsub = Keys::of(&o.name).pubsub;
       // One channel's ids grow in a round trip: its last one stands for all.
@@ -271,8 +278,9 @@ impl Shared {
     true
   }
 
-  /// Notes where the history of `pubsub` stands before subscribing to it, so events
-  /// published before the subscription took are caught up from there, not lost.
+  /// Notes where the history of `pubsub` stands before subscribing to it (or before
+  /// this process first publishes to it), so events published before the subscription
+  /// took are caught up from there, not lost.
   async fn mark_start(&self, pubsub: &str) {
     let name = self.local.lock().get(pubsub).map(|l| l.name.clone());
     let known = self.last.lock().contains_key(pubsub);
@@ -350,11 +358,21 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
     let now = tokio::time::Instant::now();
     let (live, late): (Vec<Outgoing>, Vec<Outgoing>) = batch.drain(..).partition(|o| now < o.deadline);
     if !late.is_empty() {
-      (s.report)(late.iter().map(|o| (o.seq, Err(no_answer()))).collect());
+      s.tell(&late, late.iter().map(|o| (o.seq, Err(no_answer()))).collect());
     }
     let Some(deadline) = live.iter().map(|o| o.deadline).min() else { continue };
     let attempts = async {
       let mut result = Err(redis::RedisError::from((redis::ErrorKind::Io, "no connection")));
+      // A channel this process has not placed in its history yet is placed now, before
+      // its first event is numbered: else that event would count as published before
+      // this process listened, and its own subscribers would never get it.
+      let unplaced: Vec<String> = {
+        let last = s.last.lock();
+        live.iter().map(|o| Keys::of(&o.name).pubsub).filter(|p| !last.contains_key(p)).collect()
+      };
+      for pubsub in unplaced {
+        s.mark_start(&pubsub).await;
+      }
       for attempt in 0..2 {
         result = match s.commands().await {
           Ok(mut conn) => {
@@ -379,10 +397,10 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
       result
     };
     match tokio::time::timeout_at(deadline, attempts).await.unwrap_or_else(|_| Err(no_answer())) {
-      Ok(results) => s.report_when_delivered(&live, live.iter().map(|o| o.seq).zip(results).collect()),
+      Ok(results) => s.tell(&live, live.iter().map(|o| o.seq).zip(results).collect()),
       Err(e) => {
         let timed_out = e.is_timeout();
-        (s.report)(live.iter().map(|o| (o.seq, Err(if timed_out { no_answer() } else { redis::RedisError::from((e.kind(), "round trip failed", e.to_string())) }))).collect());
+        s.tell(&live, live.iter().map(|o| (o.seq, Err(if timed_out { no_answer() } else { redis::RedisError::from((e.kind(), "round trip failed", e.to_string())) }))).collect());
       }
     }
   }
