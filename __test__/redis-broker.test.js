@@ -288,11 +288,12 @@ test('channels over Redis: a publish resolves once this process\'s subscribers h
 test('channels over Redis: a channel made in a handler and published to at once reaches the stream it just subscribed', { skip: hasRedis ? false : 'redis-server is not installed', timeout: 30000 }, async (t) => {
   const hyper = require('..');
   const redisPort = await freePort();
-  const redis = await startRedis(redisPort);
+  let redis = await startRedis(redisPort);
   t.after(() => redis.kill());
   // A broker with no connection yet (its first channel), then the same broker warm,
-  // with 20 new channels at once: each first event was lost before its Pub/Sub
-  // subscription took (it counted as published before this process listened).
+  // with 20 new channels at once, then right after Redis restarted empty (its command
+  // connection broken): each first event was lost before its Pub/Sub subscription
+  // took (it counted as published before this process listened).
   const server = new hyper.Server({ broker: `redis://127.0.0.1:${redisPort}` });
   server.get('/sse', async (req, res) => {
     const n = Number(new URL(req.url, 'http://x').searchParams.get('n'));
@@ -303,7 +304,12 @@ test('channels over Redis: a channel made in a handler and published to at once 
   });
   const port = await server.listen(0, '127.0.0.1');
   t.after(() => server.close());
-  for (const n of [1, 20]) {
+  for (const n of [1, 20, 2]) {
+    if (n === 2) {
+      redis.kill('SIGKILL');
+      await new Promise((resolve) => redis.once('exit', resolve));
+      redis = await startRedis(redisPort);
+    }
     const client = { events: [] };
     await new Promise((resolve) => {
       const req = http.get({ host: '127.0.0.1', port, path: `/sse?n=${n}`, agent: false }, (res) => {

@@ -286,11 +286,16 @@ pub async fn read_after<C: ConnectionLike>(conn: &mut C, name: &str, after: &Eve
   Ok(HistoryRead { epoch: (!epoch.is_empty()).then_some(epoch), offset, events })
 }
 
-/// Where channel `name`'s history stands: its epoch and last offset (`""`-0 when it
-/// has none yet: every event of the history to come follows it).
-pub async fn position<C: ConnectionLike>(conn: &mut C, name: &str) -> RedisResult<EventId> {
-  let (epoch, offset): (Option<String>, Option<u64>) = redis::cmd("HMGET").arg(&Keys::of(name).meta).arg("epoch").arg("offset").query_async(conn).await?;
-  Ok(EventId { epoch: epoch.unwrap_or_default(), offset: offset.unwrap_or(0) })
+/// Where the histories of channels `names` stand, in one round trip: each one's epoch
+/// and last offset (`""`-0 when it has none yet: every event of the history to come
+/// follows it).
+pub async fn positions<C: ConnectionLike>(conn: &mut C, names: &[&str]) -> RedisResult<Vec<EventId>> {
+  let mut pipe = redis::pipe();
+  for name in names {
+    pipe.cmd("HMGET").arg(&Keys::of(name).meta).arg("epoch").arg("offset");
+  }
+  let read: Vec<(Option<String>, Option<u64>)> = pipe.query_async(conn).await?;
+  Ok(read.into_iter().map(|(epoch, offset)| EventId { epoch: epoch.unwrap_or_default(), offset: offset.unwrap_or(0) }).collect())
 }
 
 /// What a client that last saw `after` missed, given a read of the history. An

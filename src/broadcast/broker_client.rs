@@ -282,14 +282,34 @@ impl Shared {
   /// this process first publishes to it), so events published before the subscription
   /// took are caught up from there, not lost.
   async fn mark_start(&self, pubsub: &str) {
-    let name = self.local.lock().get(pubsub).map(|l| l.name.clone());
-    let known = self.last.lock().contains_key(pubsub);
-    if let (false, Some(name)) = (known, name) {
-      let Ok(mut conn) = self.commands().await else { return };
-      let Ok(at) = broker::position(&mut conn, &name).await else { return };
-      self.last.lock().entry(pubsub.to_string()).or_insert(at);
-    }
+    self.place(vec![pubsub.to_string()]).await;
     self.mark_channels(pubsub);
+  }
+
+  /// Notes where the histories of `pubsubs` stand, for those this process has no
+  /// place in yet (one round trip; twice: the first command after Redis came back
+  /// finds the old connection broken). Returns those it could not place.
+  async fn place(&self, pubsubs: Vec<String>) -> Vec<String> {
+    let wanted: Vec<(String, String)> = {
+      let local = self.local.lock();
+      let last = self.last.lock();
+      pubsubs.into_iter().filter(|p| !last.contains_key(p)).filter_map(|p| Some((local.get(&p)?.name.clone(), p))).collect()
+    };
+    if wanted.is_empty() {
+      return Vec::new();
+    }
+    let names: Vec<&str> = wanted.iter().map(|(name, _)| name.as_str()).collect();
+    for _ in 0..2 {
+      let Ok(mut conn) = self.commands().await else { continue };
+      if let Ok(at) = broker::positions(&mut conn, &names).await {
+        let mut last = self.last.lock();
+        for ((_, pubsub), at) in wanted.iter().zip(at) {
+          last.entry(pubsub.clone()).or_insert(at);
+        }
+        return Vec::new();
+      }
+    }
+    wanted.into_iter().map(|(_, pubsub)| pubsub).collect()
   }
 
   /// Tells the local channels of `pubsub` that have received nothing yet how far this
@@ -361,18 +381,38 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
       s.tell(&late, late.iter().map(|o| (o.seq, Err(no_answer()))).collect());
     }
     let Some(deadline) = live.iter().map(|o| o.deadline).min() else { continue };
+    // A channel this process has no place in the history of yet is placed now, before
+    // its first event is numbered: else that event would count as published before this
+    // process listened, and its own subscribers would never get it. Where that cannot
+    // be read, its publishes fail unsent.
+    let unplaced: Vec<String> = {
+      let last = s.last.lock();
+      let mut unplaced: Vec<String> = live.iter().map(|o| Keys::of(&o.name).pubsub).filter(|p| !last.contains_key(p)).collect();
+      unplaced.sort_unstable();
+      unplaced.dedup();
+      unplaced
+    };
+    let live = if unplaced.is_empty() {
+      live
+    } else {
+      let failed = match tokio::time::timeout_at(deadline, s.place(unplaced.clone())).await {
+        Ok(failed) => failed,
+        Err(_) => unplaced.clone(),
+      };
+      for pubsub in unplaced.iter().filter(|p| !failed.contains(p)) {
+        s.mark_channels(pubsub);
+      }
+      let (live, refused): (Vec<Outgoing>, Vec<Outgoing>) = live.into_iter().partition(|o| !failed.contains(&Keys::of(&o.name).pubsub));
+      if !refused.is_empty() {
+        s.tell(&refused, refused.iter().map(|o| (o.seq, Err(redis::RedisError::from((redis::ErrorKind::Io, "cannot read where the channel's history stands"))))).collect());
+      }
+      live
+    };
+    if live.is_empty() {
+      continue;
+    }
     let attempts = async {
       let mut result = Err(redis::RedisError::from((redis::ErrorKind::Io, "no connection")));
-      // A channel this process has not placed in its history yet is placed now, before
-      // its first event is numbered: else that event would count as published before
-      // this process listened, and its own subscribers would never get it.
-      let unplaced: Vec<String> = {
-        let last = s.last.lock();
-        live.iter().map(|o| Keys::of(&o.name).pubsub).filter(|p| !last.contains_key(p)).collect()
-      };
-      for pubsub in unplaced {
-        s.mark_start(&pubsub).await;
-      }
       for attempt in 0..2 {
         result = match s.commands().await {
           Ok(mut conn) => {
