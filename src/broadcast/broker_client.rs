@@ -85,7 +85,7 @@ impl BrokerClient {
   /// its call order.
   pub fn publish(&self, seq: u64, name: String, body: Bytes, history: usize) {
     let deadline = tokio::time::Instant::now() + PUBLISH_TIMEOUT;
-    let _ = self.shared.publishes.send(Outgoing { deadline, seq, token: broker::new_epoch(), name, body, history });
+    let _ = self.shared.publishes.send(Outgoing { deadline, seq, token: broker::new_epoch(), pubsub: Keys::of(&name).pubsub, name, body, history });
   }
 }
 
@@ -152,14 +152,9 @@ impl Shared {
     }
   }
 
-  /// Whether `pubsub` still has a local channel (one closed meanwhile gets nothing here).
-  fn has_local(&self, pubsub: &str) -> bool {
-    self.local.lock().get(pubsub).is_some_and(|l| l.channels.iter().any(|w| w.strong_count() > 0))
-  }
-
   /// Tells the publish results whose events reached this process (or have nowhere
-  /// left to go here; given `now`, also those whose wait is over), in the order the
-  /// publisher ended them.
+  /// left to go here: their channel was closed meanwhile; given `now`, also those whose
+  /// wait is over), in the order the publisher ended them.
   fn settle(&self, now: Option<tokio::time::Instant>) {
     let mut ready = Vec::new();
     {
@@ -169,7 +164,7 @@ impl Shared {
       }
       let last = self.last.lock();
       while let Some(first) = awaiting.front() {
-        let here = first.events.iter().all(|(pubsub, id)| last.get(pubsub).is_some_and(|l| l.reaches(id)) || !self.has_local(pubsub));
+        let here = first.events.iter().all(|(pubsub, id)| last.get(pubsub).is_some_and(|l| l.reaches(id)) || self.local(pubsub).is_none());
         if !here && now.is_none_or(|now| now < first.until) {
           break;
         }
@@ -189,11 +184,10 @@ impl Shared {
     let mut events: Vec<(String, EventId)> = Vec::new();
     for (o, (_, r)) in sent.iter().zip(&results) {
       let Ok(id) = r else { continue };
-      let pubsub = Keys::of(&o.name).pubsub;
       // One channel's ids grow in a round trip: its last one stands for all.
-      match events.iter_mut().find(|(p, _)| *p == pubsub) {
+      match events.iter_mut().find(|(p, _)| *p == o.pubsub) {
         Some(e) => e.1 = id.clone(),
-        None => events.push((pubsub, id.clone())),
+        None => events.push((o.pubsub.clone(), id.clone())),
       }
     }
     let until = tokio::time::Instant::now() + LOCAL_DELIVERY_WAIT;
@@ -278,38 +272,46 @@ impl Shared {
     true
   }
 
-  /// Notes where the history of `pubsub` stands before subscribing to it (or before
-  /// this process first publishes to it), so events published before the subscription
-  /// took are caught up from there, not lost.
-  async fn mark_start(&self, pubsub: &str) {
-    self.place(vec![pubsub.to_string()]).await;
-    self.mark_channels(pubsub);
-  }
-
   /// Notes where the histories of `pubsubs` stand, for those this process has no
-  /// place in yet (one round trip; twice: the first command after Redis came back
-  /// finds the old connection broken). Returns those it could not place.
-  async fn place(&self, pubsubs: Vec<String>) -> Vec<String> {
-    let wanted: Vec<(String, String)> = {
-      let local = self.local.lock();
+  /// place in yet, before it subscribes to them or first publishes to them: events
+  /// published before the subscription took are caught up from there, not lost. One
+  /// round trip; twice: the first command after Redis came back finds the old
+  /// connection broken. Then tells their local channels (see `mark_channels`).
+  /// Returns those it could not place.
+  async fn place(&self, pubsubs: &[String]) -> Vec<String> {
+    let unplaced: Vec<&String> = {
       let last = self.last.lock();
-      pubsubs.into_iter().filter(|p| !last.contains_key(p)).filter_map(|p| Some((local.get(&p)?.name.clone(), p))).collect()
+      pubsubs.iter().filter(|p| !last.contains_key(*p)).collect()
     };
-    if wanted.is_empty() {
-      return Vec::new();
-    }
-    let names: Vec<&str> = wanted.iter().map(|(name, _)| name.as_str()).collect();
-    for _ in 0..2 {
-      let Ok(mut conn) = self.commands().await else { continue };
-      if let Ok(at) = broker::positions(&mut conn, &names).await {
-        let mut last = self.last.lock();
-        for ((_, pubsub), at) in wanted.iter().zip(at) {
-          last.entry(pubsub.clone()).or_insert(at);
+    let wanted: Vec<(String, &String)> = {
+      let local = self.local.lock();
+      unplaced.into_iter().filter_map(|p| Some((local.get(p)?.name.clone(), p))).collect()
+    };
+    let mut failed = Vec::new();
+    if !wanted.is_empty() {
+      let names: Vec<&str> = wanted.iter().map(|(name, _)| name.as_str()).collect();
+      let mut read = None;
+      for _ in 0..2 {
+        let Ok(mut conn) = self.commands().await else { continue };
+        if let Ok(at) = broker::positions(&mut conn, &names).await {
+          read = Some(at);
+          break;
         }
-        return Vec::new();
+      }
+      match read {
+        Some(at) => {
+          let mut last = self.last.lock();
+          for ((_, pubsub), at) in wanted.iter().zip(at) {
+            last.entry((*pubsub).clone()).or_insert(at);
+          }
+        }
+        None => failed = wanted.into_iter().map(|(_, pubsub)| pubsub.clone()).collect(),
       }
     }
-    wanted.into_iter().map(|(_, pubsub)| pubsub).collect()
+    for pubsub in pubsubs.iter().filter(|p| !failed.contains(p)) {
+      self.mark_channels(pubsub);
+    }
+    failed
   }
 
   /// Tells the local channels of `pubsub` that have received nothing yet how far this
@@ -352,6 +354,8 @@ struct Outgoing {
   /// Makes sending it again (after a dropped connection) harmless.
   token: String,
   name: String,
+  /// The channel's Pub/Sub name (this process's place in its history is kept by it).
+  pubsub: String,
   body: bytes::Bytes,
   history: usize,
 }
@@ -387,7 +391,7 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
     // be read, its publishes fail unsent.
     let unplaced: Vec<String> = {
       let last = s.last.lock();
-      let mut unplaced: Vec<String> = live.iter().map(|o| Keys::of(&o.name).pubsub).filter(|p| !last.contains_key(p)).collect();
+      let mut unplaced: Vec<String> = live.iter().filter(|o| !last.contains_key(&o.pubsub)).map(|o| o.pubsub.clone()).collect();
       unplaced.sort_unstable();
       unplaced.dedup();
       unplaced
@@ -395,14 +399,8 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
     let live = if unplaced.is_empty() {
       live
     } else {
-      let failed = match tokio::time::timeout_at(deadline, s.place(unplaced.clone())).await {
-        Ok(failed) => failed,
-        Err(_) => unplaced.clone(),
-      };
-      for pubsub in unplaced.iter().filter(|p| !failed.contains(p)) {
-        s.mark_channels(pubsub);
-      }
-      let (live, refused): (Vec<Outgoing>, Vec<Outgoing>) = live.into_iter().partition(|o| !failed.contains(&Keys::of(&o.name).pubsub));
+      let failed = tokio::time::timeout_at(deadline, s.place(&unplaced)).await.unwrap_or(unplaced);
+      let (live, refused): (Vec<Outgoing>, Vec<Outgoing>) = live.into_iter().partition(|o| !failed.contains(&o.pubsub));
       if !refused.is_empty() {
         s.tell(&refused, refused.iter().map(|o| (o.seq, Err(redis::RedisError::from((redis::ErrorKind::Io, "cannot read where the channel's history stands"))))).collect());
       }
@@ -418,7 +416,7 @@ async fn publisher(shared: Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Outg
           Ok(mut conn) => {
             let reached: Vec<Option<EventId>> = {
               let last = s.last.lock();
-              live.iter().map(|o| last.get(&Keys::of(&o.name).pubsub).cloned()).collect()
+              live.iter().map(|o| last.get(&o.pubsub).cloned()).collect()
             };
             let events: Vec<broker::ToPublish<'_>> = live
               .iter()
@@ -471,7 +469,7 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
     let mut ok = true;
     for name in &wanted {
       if let Some(s) = shared.upgrade() {
-        s.mark_start(name).await;
+        s.place(std::slice::from_ref(name)).await;
       }
       ok &= pubsub.subscribe(name).await.is_ok();
     }
@@ -493,7 +491,7 @@ async fn subscriber(shared: Weak<Shared>, mut names: mpsc::UnboundedReceiver<Str
           let Some(name) = name else { return };
           if !wanted.contains(&name) {
             let Some(s) = shared.upgrade() else { return };
-            s.mark_start(&name).await;
+            s.place(std::slice::from_ref(&name)).await;
             if sink.subscribe(&name).await.is_err() {
               wanted.push(name);
               break;
